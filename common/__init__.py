@@ -1,0 +1,1 @@
+"""Shared runtime of every taskmgr service: settings, logging, database, gRPC, auth, events."""

@@ -1,0 +1,133 @@
+"""Access-token verification, the same in every service.
+
+Tokens are signed by user_svc with an asymmetric key named by `kid`; every service
+verifies them against user_svc's public keys (JWKS), cached by kid. Algorithms are
+pinned by the key's type, so `none` and HS256-with-a-public-key never verify.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import jwt
+
+from common.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+# The algorithm each key type may be used with; anything else is refused.
+ALGORITHM_BY_KTY = {"OKP": "EdDSA", "RSA": "RS256"}
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_id: int
+    username: str
+    email: str
+    is_staff: bool
+    token: str  # the raw bearer token, forwarded on calls made for this user
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.token}"
+
+
+class JwksCache:
+    """Public keys by kid, fetched with `fetch` and refetched on an unknown kid.
+
+    An unknown kid refetches at most once per `min_interval` seconds, so a flood of
+    tokens with made-up kids cannot turn into a flood of JWKS requests.
+    """
+
+    def __init__(self, fetch: Callable[[], Iterable[dict]], min_interval: float = 30.0) -> None:
+        self._fetch = fetch
+        self._min_interval = min_interval
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self, kid: str) -> jwt.PyJWK | None:
+        key = self._keys.get(kid)
+        if key is None:
+            self._refresh_if_allowed()
+            key = self._keys.get(kid)
+        return key
+
+    def _refresh_if_allowed(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._fetched_at < self._min_interval:
+                return
+            self._fetched_at = time.monotonic()
+            try:
+                jwks = list(self._fetch())
+            except Exception:
+                log.warning("could not fetch the JWKS", exc_info=True)
+                return
+            self._keys = {
+                jwk["kid"]: jwt.PyJWK(jwk) for jwk in jwks if jwk.get("kty") in ALGORITHM_BY_KTY
+            }
+
+
+class TokenVerifier:
+    def __init__(self, keys: JwksCache, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self._keys.get(str(header.get("kid", "")))
+            if key is None:
+                raise _invalid("unknown signing key")
+            payload = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[ALGORITHM_BY_KTY[key.key_type]],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+            return Claims(
+                user_id=int(payload["sub"]),
+                username=str(payload.get("username", "")),
+                email=str(payload.get("email", "")),
+                is_staff=bool(payload.get("is_staff", False)),
+                token=token,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("TOKEN_EXPIRED", "The access token has expired.") from exc
+        except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+            raise _invalid(type(exc).__name__) from exc
+
+    def verify_authorization(self, authorization: str | None) -> Claims:
+        """Claims from an `authorization: Bearer <token>` metadata value."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("TOKEN_MISSING", "An access token is required.")
+        return self.verify(token.strip())
+
+
+def _invalid(why: str) -> Unauthenticated:
+    log.info("token refused: %s", why)
+    return Unauthenticated("TOKEN_INVALID", "The access token is not valid.")
+
+
+def jwks_from_user_svc(channel, deadline: float) -> Callable[[], list[dict]]:  # noqa: ANN001
+    """A JWKS fetcher for services other than user_svc (GetJwks is public)."""
+    from google.protobuf.json_format import MessageToDict
+
+    from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+    stub = user_service_pb2_grpc.UserServiceStub(channel)
+
+    def fetch() -> list[dict]:
+        jwks = stub.GetJwks(user_service_pb2.GetJwksRequest(), timeout=deadline)
+        return [MessageToDict(key, preserving_proto_field_name=True) for key in jwks.keys]
+
+    return fetch

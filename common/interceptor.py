@@ -1,0 +1,121 @@
+"""The one server interceptor: request id, authentication, error mapping, access log.
+
+Authentication is decided from the method's descriptor: methods marked
+`(taskmgr.api.v1.public)` need no token, internal methods need the internal key,
+every other taskmgr method needs a valid access token. Health and reflection are
+outside the taskmgr packages and stay open for operators.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Collection
+
+import grpc
+from grpc_status import rpc_status
+
+from common.auth import TokenVerifier
+from common.context import claims_var, client_ip_var, request_id_var
+from common.errors import DomainError, Unauthenticated
+from common.options import find_method, is_public
+
+log = logging.getLogger("taskmgr.access")
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class CallInterceptor(grpc.ServerInterceptor):
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        *,
+        internal_methods: Collection[str] = (),
+        internal_key: bytes = b"",
+    ) -> None:
+        self._verifier = verifier
+        self._internal_methods = frozenset(internal_methods)
+        self._internal_key = internal_key
+
+    def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or handler.unary_unary is None or not method.startswith("/taskmgr."):
+            return handler
+        authenticate = self._authenticator_for(method)
+        behavior = _wrap(handler.unary_unary, method, authenticate)
+        return grpc.unary_unary_rpc_method_handler(
+            behavior,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _authenticator_for(self, method: str) -> Callable[[dict[str, str]], None]:
+        if method in self._internal_methods:
+            return self._check_internal_key
+        descriptor = find_method(method)
+        if descriptor is not None and is_public(descriptor):
+            return _no_check
+        return self._check_token
+
+    def _check_token(self, metadata: dict[str, str]) -> None:
+        claims_var.set(self._verifier.verify_authorization(metadata.get("authorization")))
+
+    def _check_internal_key(self, metadata: dict[str, str]) -> None:
+        given = metadata.get("x-internal-key", "").encode()
+        if not self._internal_key or not hmac.compare_digest(given, self._internal_key):
+            raise Unauthenticated("INTERNAL_KEY_INVALID", "This method is internal.")
+
+
+def _no_check(_metadata: dict[str, str]) -> None:
+    return None
+
+
+def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None]):  # noqa: ANN001
+    def handle(request, context: grpc.ServicerContext):  # noqa: ANN001
+        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+        given_id = metadata.get("x-request-id", "")
+        tokens = [
+            request_id_var.set(given_id if _SANE_REQUEST_ID.match(given_id) else uuid.uuid4().hex),
+            # x-client-ip is set by the edge; direct callers are identified by their socket.
+            client_ip_var.set(metadata.get("x-client-ip") or _peer_ip(context.peer())),
+            claims_var.set(None),
+        ]
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            authenticate(metadata)
+            return behavior(request, context)
+        except DomainError as error:
+            code = error.code
+            context.abort_with_status(rpc_status.to_status(error.to_status()))
+        except Exception:
+            if context.code() not in (None, grpc.StatusCode.OK):  # the handler aborted itself
+                code = context.code()
+                raise
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unexpected error in %s", method)
+            context.abort(grpc.StatusCode.INTERNAL, "Internal error.")
+        finally:
+            log.info(
+                "rpc",
+                extra={
+                    "method": method,
+                    "code": code.name,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            for var, token in zip((request_id_var, client_ip_var, claims_var), tokens, strict=True):
+                var.reset(token)
+
+    return handle
+
+
+def _peer_ip(peer: str) -> str:
+    # "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000"
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition("]")[0].lstrip("[")
+    return rest.rpartition(":")[0] or rest

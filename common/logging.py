@@ -1,0 +1,36 @@
+"""One JSON log schema for every service: timestamp, severity, name, message, request_id.
+
+Nothing secret is ever passed to a logger: no passwords, codes, tokens or headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+from common.context import request_id_var
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(service_name: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            rename_fields={"asctime": "timestamp", "levelname": "severity"},
+            static_fields={"service": service_name},
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # pika logs every reconnect attempt at INFO; its warnings are enough.
+    logging.getLogger("pika").setLevel(logging.WARNING)

@@ -1,0 +1,43 @@
+"""The transactional outbox: events are rows written in the same transaction as the
+change they describe, so a change and its event commit (or vanish) together.
+
+A relay publishes the rows afterwards and then deletes them (a row may hold a one-time
+code, so it is not kept once delivered).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from google.protobuf.message import Message
+from sqlalchemy import LargeBinary, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from common.db import BigIntPK, UTCDateTime, utcnow
+from common.events import build_event
+from taskmgr.events.v1 import events_pb2
+
+
+class OutboxMixin:
+    """Columns of a service's `outbox` table; each service maps it on its own Base."""
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    # The serialized taskmgr.events.v1.Event.
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @classmethod
+    def record(
+        cls, session: Session, *, source: str, event_type: str, subject: str, payload: Message
+    ) -> events_pb2.Event:
+        """Adds the event to the session's transaction; it is published after commit."""
+        event = build_event(source=source, event_type=event_type, subject=subject, payload=payload)
+        session.add(
+            cls(event_id=event.id, event_type=event.type, payload=event.SerializeToString())
+        )
+        return event
+
+    def event(self) -> events_pb2.Event:
+        return events_pb2.Event.FromString(self.payload)

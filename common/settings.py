@@ -1,0 +1,169 @@
+"""Typed settings read once from the environment (12-factor) and validated at start.
+
+Every setting has a development default so `make run` works with nothing configured;
+`ENVIRONMENT=production` refuses the development-only fallbacks (generated keys,
+console email) so a deployment cannot run on them by accident.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SERVICES = ("user_svc", "task_svc", "notify_svc")
+DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Development keys, SQLite files and generated secrets live here.
+    var_dir: Path = Path("var")
+    log_level: str = "INFO"
+
+    # Databases: one per service. Empty means a SQLite file under var_dir.
+    user_svc_database_url: str = ""
+    task_svc_database_url: str = ""
+    notify_svc_database_url: str = ""
+    db_pool_size: int = Field(10, ge=1, le=200)
+
+    # gRPC servers: bind address and ports (0 picks a free port, for tests).
+    grpc_host: str = "127.0.0.1"
+    user_svc_port: int = Field(DEFAULT_PORTS["user_svc"], ge=0, le=65535)
+    task_svc_port: int = Field(DEFAULT_PORTS["task_svc"], ge=0, le=65535)
+    notify_svc_port: int = Field(DEFAULT_PORTS["notify_svc"], ge=0, le=65535)
+    grpc_max_workers: int = Field(16, ge=1, le=512)
+    # Calls beyond this are refused with RESOURCE_EXHAUSTED instead of queueing forever.
+    grpc_max_concurrent_rpcs: int = Field(256, ge=1)
+    grpc_shutdown_grace_seconds: float = 10.0
+
+    # Where services reach each other.
+    user_svc_addr: str = "127.0.0.1:50051"
+    task_svc_addr: str = "127.0.0.1:50052"
+    notify_svc_addr: str = "127.0.0.1:50053"
+    grpc_call_deadline: float = Field(5.0, gt=0)
+
+    # Tokens. The signing key is user_svc's alone; others verify with its JWKS.
+    jwt_issuer: str = "taskmgr"
+    jwt_audience: str = "taskmgr"
+    jwt_private_key_file: Path | None = None
+    # Extra public keys (PEM files) still served in the JWKS during a key rotation.
+    jwt_previous_public_key_files: Annotated[list[Path], NoDecode] = []
+    access_token_ttl_seconds: int = Field(900, ge=60)
+    refresh_token_ttl_seconds: int = Field(7 * 24 * 3600, ge=3600)
+    refresh_reuse_grace_seconds: int = Field(10, ge=0, le=60)
+    jwks_refresh_min_interval_seconds: float = 30.0
+
+    # Secrets; empty means a development value generated under var_dir.
+    otp_hmac_key: SecretStr = SecretStr("")
+    page_token_key: SecretStr = SecretStr("")
+    internal_key: SecretStr = SecretStr("")
+
+    # Password hashing (argon2id). Defaults are argon2-cffi's RFC 9106 low-memory profile;
+    # tests lower them, production never may.
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost_kib: int = Field(65536, ge=8)
+    argon2_parallelism: int = Field(4, ge=1)
+    # Concurrent hashes allowed, so a login flood cannot exhaust memory.
+    password_hash_concurrency: int = Field(4, ge=1)
+
+    # Events. Without AMQP_URL the outbox relay hands events to notify_svc over gRPC.
+    amqp_url: str = ""
+    events_exchange: str = "taskmgr.events"
+    notify_queue: str = "notify_svc.events"
+    notify_delivery_limit: int = Field(5, ge=1)
+    notify_prefetch: int = Field(32, ge=1)
+
+    # Email. Without SMTP_HOST, emails are printed to the console (development).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "taskmgr <no-reply@taskmgr.local>"
+    smtp_timeout_seconds: float = 10.0
+    email_send_attempts: int = Field(3, ge=1, le=10)
+    email_retry_base_seconds: float = Field(2.0, ge=0)
+
+    # REST edge.
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 8000
+    edge_grpc_deadline: float = Field(5.0, gt=0)
+    cors_origins: Annotated[list[str], NoDecode] = []
+    ratelimit_storage_uri: str = "memory://"
+    # Proxies in front of the edge whose X-Forwarded-For may be trusted (0 = none).
+    trusted_proxy_count: int = Field(0, ge=0)
+    max_body_bytes: int = 64 * 1024
+
+    @field_validator("cors_origins", "jwt_previous_public_key_files", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
+                ("OTP_HMAC_KEY", self.otp_hmac_key.get_secret_value()),
+                ("PAGE_TOKEN_KEY", self.page_token_key.get_secret_value()),
+                ("SMTP_HOST", self.smtp_host),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"production needs these settings: {', '.join(missing)}")
+        return self
+
+    def database_url(self, service: str) -> str:
+        url = getattr(self, f"{service}_database_url")
+        return url or f"sqlite:///{self.var_dir / f'{service}.db'}"
+
+    def port(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+    def secret(self, name: str) -> bytes:
+        """A secret setting, or (outside production) one generated once under var_dir."""
+        value: SecretStr = getattr(self, name)
+        if value.get_secret_value():
+            return value.get_secret_value().encode()
+        return _development_secret(self.var_dir / f"{name}.secret")
+
+
+def _development_secret(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(32).encode()
+    try:
+        # O_EXCL: when several processes start at once, exactly one writes the file.
+        with path.open("xb") as handle:
+            handle.write(value)
+        path.chmod(0o600)
+        return value
+    except FileExistsError:
+        return path.read_bytes().strip()
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings; a wrong value stops the process with a clear message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        sys.exit("taskmgr: invalid settings:\n" + "\n".join(lines))

@@ -1,0 +1,97 @@
+"""The keys that sign access tokens, and their public JWKS.
+
+Production reads the private key from JWT_PRIVATE_KEY_FILE (PEM, Ed25519 or RSA);
+development generates an Ed25519 key under var/ on first start. The kid is the key's
+RFC 7638 thumbprint, so it changes exactly when the key does. Previous public keys can
+be served alongside during a rotation (JWT_PREVIOUS_PUBLIC_KEY_FILES).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+from common.auth import ALGORITHM_BY_KTY
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    private_key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+    @property
+    def algorithm(self) -> str:
+        return "EdDSA" if isinstance(self.private_key, ed25519.Ed25519PrivateKey) else "RS256"
+
+    @property
+    def kid(self) -> str:
+        return public_jwk(self.private_key.public_key())["kid"]
+
+    def jwk(self) -> dict[str, str]:
+        return public_jwk(self.private_key.public_key())
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.private_key, algorithm=self.algorithm, headers={"kid": self.kid})
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(ed25519.Ed25519PrivateKey.generate())
+
+
+def public_jwk(public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey) -> dict[str, str]:
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        jwk = json.loads(OKPAlgorithm.to_jwk(public_key))
+    else:
+        jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+    return {**jwk, "kid": _thumbprint(jwk), "alg": ALGORITHM_BY_KTY[jwk["kty"]], "use": "sig"}
+
+
+def _thumbprint(jwk: dict[str, str]) -> str:
+    """RFC 7638: SHA-256 over the required members in lexicographic order."""
+    members = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("e", "kty", "n")
+    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def load_private_key(path: Path) -> SigningKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: the signing key must be Ed25519 or RSA")
+    return SigningKey(key)
+
+
+def development_key(var_dir: Path) -> SigningKey:
+    """The development signing key under var_dir, generated on first use."""
+    path = var_dir / "jwt_signing_key.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pem = SigningKey.generate().private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+        except FileExistsError:
+            pass  # another process generated it first; use theirs
+    return load_private_key(path)
+
+
+def load_public_jwks(paths: list[Path]) -> list[dict[str, str]]:
+    keys = []
+    for path in paths:
+        public_key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(public_key, ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
+            raise ValueError(f"{path}: a previous key must be Ed25519 or RSA")
+        keys.append(public_jwk(public_key))
+    return keys
