@@ -1,0 +1,37 @@
+import pytest
+from pydantic import ValidationError
+
+from common.settings import Settings
+
+
+def test_development_defaults_need_nothing(tmp_path):
+    settings = Settings(var_dir=tmp_path)
+    assert settings.database_url("task_svc") == f"sqlite:///{tmp_path}/task_svc.db"
+    assert settings.port("notify_svc") == 50053
+
+
+def test_generated_development_secret_is_stable(tmp_path):
+    settings = Settings(var_dir=tmp_path)
+    first = settings.secret("internal_key")
+    assert len(first) >= 32
+    assert Settings(var_dir=tmp_path).secret("internal_key") == first
+    assert (tmp_path / "internal_key.secret").stat().st_mode & 0o077 == 0
+
+
+def test_configured_secret_wins(tmp_path):
+    assert Settings(var_dir=tmp_path, page_token_key="configured").secret("page_token_key") == b"configured"
+
+
+def test_production_refuses_development_fallbacks():
+    with pytest.raises(ValidationError, match="JWT_PRIVATE_KEY_FILE"):
+        Settings(environment="production")
+
+
+def test_lists_come_comma_separated_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_bad_values_are_refused():
+    with pytest.raises(ValidationError):
+        Settings(user_svc_port=70000)
