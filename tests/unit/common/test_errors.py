@@ -16,7 +16,8 @@ def _details(status):
 
 
 def test_status_carries_code_reason_and_field_violations():
-    status = InvalidArgument("INVALID_ARGUMENT", "Bad.", fields={"title": "Too long.", "q": ["a", "b"]}).to_status()
+    fields = {"title": "Too long.", "q": ["a", "b"]}
+    status = InvalidArgument("INVALID_ARGUMENT", "Bad.", fields=fields).to_status()
     assert status.code == code_pb2.INVALID_ARGUMENT
     assert status.message == "Bad."
     details = _details(status)
