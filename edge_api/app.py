@@ -1,0 +1,89 @@
+"""The app factory: routes from the contracts, errors, limits, CORS, docs and operations."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+
+import grpc
+from flask import Flask, Response, g, request
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from common.context import client_ip_var, request_id_var
+from common.settings import Settings, load_settings
+from edge_api import openapi
+from edge_api.backends import Backends
+from edge_api.contract import Contract
+from edge_api.errors import register_error_handlers
+from edge_api.limits import create_limiter
+from edge_api.ops import register_ops
+from edge_api.transcoder import make_view, register_routes
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+# Headers a browser client sends or reads across origins (when CORS is on).
+_CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id"]
+_CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Request-Id", "WWW-Authenticate"]
+
+
+def create_app(
+    settings: Settings | None = None,
+    channels: Mapping[str, grpc.Channel] | None = None,
+    contract: Contract | None = None,
+) -> Flask:
+    """`channels` ("user", "task", ... -> channel) replace the addresses from settings;
+    `contract` replaces the taskmgr protos (tests expose a proto of their own)."""
+    settings = settings or load_settings()
+    contract = contract or Contract.default()
+    routes = contract.routes()
+    backends = Backends(
+        {
+            "user": settings.user_svc_addr,
+            "task": settings.task_svc_addr,
+            "notify": settings.notify_svc_addr,
+        },
+        deadline=settings.edge_grpc_deadline,
+        channels=channels,
+    )
+    backends.require(sorted({route.backend for route in routes}))
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # larger bodies: 413
+    if settings.trusted_proxy_count:
+        # remote_addr becomes the address the last trusted proxy saw (the right hop).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
+
+    _register_request_id(app)
+    register_ops(app, backends)  # before the limiter: its timer must see every request
+    limiter = create_limiter(app, settings.ratelimit_storage_uri)
+    views = {}
+    for route in routes:
+        view = make_view(route, backends)
+        views[route.endpoint] = limiter.limit(route.rate_limit)(view) if route.rate_limit else view
+    register_routes(app, routes, views)
+    register_error_handlers(app)
+    openapi.register_docs(app, openapi.build_document(routes, contract.comments))
+    if settings.cors_origins:
+        CORS(
+            app,
+            origins=settings.cors_origins,
+            allow_headers=_CORS_ALLOW_HEADERS,
+            expose_headers=_CORS_EXPOSE_HEADERS,
+        )
+    return app
+
+
+def _register_request_id(app: Flask) -> None:
+    @app.before_request
+    def _take_request_id() -> None:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        # Read by the JSON log formatter (common.logging) for this request's log lines.
+        request_id_var.set(g.request_id)
+        client_ip_var.set(request.remote_addr or "")
+
+    @app.after_request
+    def _return_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.request_id
+        return response

@@ -1,0 +1,78 @@
+"""Calls to the gRPC services: one channel per backend per process, a deadline on every call.
+
+Channels are opened on first use in the process that uses them, never inherited: a
+gRPC channel does not survive fork(), and gunicorn forks its workers from the master.
+Retries (UNAVAILABLE only), keepalive and load balancing live in the channel's service
+config (common.grpc_client.make_channel).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common.grpc_client import make_channel
+from edge_api.contract import Route
+
+HEALTH_CHECK_TIMEOUT = 1.0  # seconds; /readyz must answer before the prober gives up
+
+
+class Backends:
+    def __init__(
+        self,
+        addresses: Mapping[str, str],
+        deadline: float,
+        channels: Mapping[str, grpc.Channel] | None = None,
+    ):
+        """`channels` replaces the addresses of the backends it names (tests inject them)."""
+        self._addresses = dict(addresses)
+        self._injected = dict(channels or {})
+        self.deadline = deadline
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._channels: dict[str, grpc.Channel] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._addresses.keys() | self._injected.keys())
+
+    def require(self, names: Sequence[str]) -> None:
+        """Fails at start, not on the first request, when a route has nowhere to go."""
+        missing = sorted(set(names) - set(self.names))
+        if missing:
+            raise ValueError(f"no address for backend(s): {', '.join(missing)}")
+
+    def channel(self, name: str) -> grpc.Channel:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's channels are unusable
+                self._pid, self._channels = os.getpid(), {}
+            if name not in self._channels:
+                self._channels[name] = self._injected.get(name) or make_channel(self._addresses[name])
+            return self._channels[name]
+
+    def call(self, route: Route, request: Message, metadata: Sequence[tuple[str, str]]) -> Message:
+        method = self.channel(route.backend).unary_unary(
+            route.grpc_path,
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=route.response_class.FromString,
+        )
+        return method(request, timeout=self.deadline, metadata=metadata)
+
+    def unhealthy(self) -> dict[str, str]:
+        """Backends whose standard gRPC health check does not answer SERVING, and why."""
+        down = {}
+        for name in self.names:
+            stub = health_pb2_grpc.HealthStub(self.channel(name))
+            try:
+                answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_CHECK_TIMEOUT)
+            except grpc.RpcError as error:
+                down[name] = error.code().name.lower()
+                continue
+            if answer.status != health_pb2.HealthCheckResponse.SERVING:
+                down[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status).lower()
+        return down

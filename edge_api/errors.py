@@ -1,0 +1,172 @@
+"""Every error the edge answers, as RFC 9457 problem details (application/problem+json).
+
+Backend failures arrive as gRPC statuses with google.rpc details (ErrorInfo, BadRequest,
+RetryInfo); edge failures (routing, size, content type, JSON, limits) as Werkzeug
+HTTP exceptions. Both end in the same body, and neither ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from http import HTTPStatus
+from typing import Any
+
+import grpc
+from flask import Flask, Response, g, json
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from werkzeug.exceptions import HTTPException
+
+from edge_api.json_codec import FieldErrors, InvalidFields
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+GENERIC_DETAIL = "The server could not complete the request."
+
+# The grpc-gateway table (grpc.md).
+GRPC_TO_HTTP = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+# ErrorInfo reasons whose HTTP status is more precise than their gRPC code's.
+REASON_TO_HTTP = {
+    "VERSION_MISMATCH": 412,  # FAILED_PRECONDITION on If-Match
+    "IDEMPOTENCY_KEY_REUSED": 422,  # rest-contract.md: same key, different body
+}
+# Codes whose message the services write for the client. The others come from the
+# transport or from a failure the client cannot act on (and may name internal hosts),
+# so they get a generic sentence instead.
+_CLIENT_MESSAGES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.OUT_OF_RANGE,
+}
+_GENERIC_DETAILS = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: "The service did not answer in time.",
+    grpc.StatusCode.UNAVAILABLE: "The service is temporarily unavailable; try again later.",
+    grpc.StatusCode.UNIMPLEMENTED: "This operation is not available.",
+    grpc.StatusCode.CANCELLED: "The request was cancelled.",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    errors: FieldErrors | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "code": code or _title(status).upper().replace(" ", "_"),
+        "request_id": g.get("request_id", ""),
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    response.headers.update(headers or {})
+    if status == 401:
+        response.headers.setdefault("WWW-Authenticate", "Bearer")
+    return response
+
+
+def _title(status: int) -> str:
+    if status == 499:
+        return "Client Closed Request"  # nginx's name; not in the IANA registry
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def from_rpc_error(error: grpc.RpcError) -> Response:
+    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    status = GRPC_TO_HTTP.get(code, 500)
+    reason, field_errors, headers = None, {}, {}
+    details = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    for detail in details.details if details else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+            for violation in bad_request.field_violations:
+                field_errors.setdefault(violation.field, []).append(violation.description)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+            headers["Retry-After"] = str(max(1, math.ceil(delay)))
+    if code in _CLIENT_MESSAGES:
+        status = REASON_TO_HTTP.get(reason or "", status)
+        detail_text = error.details() or _title(status)
+    else:
+        log.warning("backend call failed: %s %s", code, error.details())
+        detail_text = _GENERIC_DETAILS.get(code, GENERIC_DETAIL)
+        reason = None  # an internal reason is no stable contract for clients
+    return problem(status, detail_text, code=reason, errors=field_errors, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        if error.response is not None:
+            return error.response  # already a problem (the rate limiter builds its own)
+        headers = {
+            name: value for name, value in error.get_headers() if name.lower() in ("allow", "retry-after")
+        }
+        return problem(error.code or 500, error.description or _title(500), headers=headers)
+
+    @app.errorhandler(EdgeProblem)
+    def _edge_problem(error: EdgeProblem) -> Response:
+        return problem(error.status, error.detail, code=error.code, errors=error.errors)
+
+    @app.errorhandler(InvalidFields)
+    def _invalid_fields(error: InvalidFields) -> Response:
+        return problem(400, "The request has invalid fields.", code="INVALID_ARGUMENT", errors=error.errors)
+
+    @app.errorhandler(grpc.RpcError)
+    def _rpc_error(error: grpc.RpcError) -> Response:
+        return from_rpc_error(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem(500, GENERIC_DETAIL)
+
+
+class EdgeProblem(Exception):
+    """A request the edge refuses itself, before any backend sees it."""
+
+    def __init__(self, status: int, detail: str, code: str, errors: FieldErrors | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.code, self.errors = status, detail, code, errors

@@ -1,0 +1,374 @@
+"""The OpenAPI 3.0.3 document, generated from the same Routes the transcoder serves.
+
+Schemas follow the JSON conventions of edge_api.json_codec (integers for int64,
+lower-case enum strings, null for unset optional and message fields); descriptions
+are the proto comments. Version 3.0.3 because flasgger's Swagger UI cannot render 3.1,
+hence `nullable: true` rather than type unions.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flasgger import Swagger
+from flask import Flask
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from edge_api import options
+from edge_api.contract import Route
+from edge_api.json_codec import enum_json_names, is_map, is_nullable, is_well_known
+
+Schema = dict[str, Any]
+PROBLEM_JSON = "application/problem+json"
+
+_SCALARS: dict[int, Schema] = {
+    FieldDescriptor.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    FieldDescriptor.TYPE_FLOAT: {"type": "number", "format": "float"},
+    FieldDescriptor.TYPE_INT64: {"type": "integer", "format": "int64"},
+    FieldDescriptor.TYPE_SINT64: {"type": "integer", "format": "int64"},
+    FieldDescriptor.TYPE_SFIXED64: {"type": "integer", "format": "int64"},
+    FieldDescriptor.TYPE_UINT64: {"type": "integer", "format": "int64", "minimum": 0},
+    FieldDescriptor.TYPE_FIXED64: {"type": "integer", "format": "int64", "minimum": 0},
+    FieldDescriptor.TYPE_INT32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    FieldDescriptor.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
+    FieldDescriptor.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
+    FieldDescriptor.TYPE_BOOL: {"type": "boolean"},
+    FieldDescriptor.TYPE_STRING: {"type": "string"},
+    FieldDescriptor.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+# Well-known types in their JSON mapping form.
+_WELL_KNOWN: dict[str, Schema] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "example": "1.5s"},
+    "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated paths."},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array", "items": {}},
+}
+PROBLEM_SCHEMA: Schema = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "code", "request_id"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Not Found"},
+        "status": {"type": "integer", "example": 404},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable machine-readable reason."},
+        "errors": {
+            "type": "object",
+            "description": "Messages per field at fault.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+# Error responses, by status: (component name, description, response headers).
+_ERRORS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "400": ("BadRequest", "Invalid parameters, body or field values.", {}),
+    "401": (
+        "Unauthorized",
+        "Missing, invalid or expired access token.",
+        {"WWW-Authenticate": "The authentication scheme: Bearer."},
+    ),
+    "403": ("Forbidden", "The caller may not do this.", {}),
+    "404": ("NotFound", "No such resource, or the caller may not see it.", {}),
+    "409": ("Conflict", "Conflicts with the current state (e.g. a duplicate).", {}),
+    "412": ("PreconditionFailed", "If-Match no longer matches the version.", {}),
+    "413": ("ContentTooLarge", "The body is larger than 64 KiB.", {}),
+    "415": ("UnsupportedMediaType", "The body is not application/json.", {}),
+    "422": ("UnprocessableContent", "Idempotency-Key reused with a different body.", {}),
+    "429": (
+        "TooManyRequests",
+        "Rate limited or overloaded; retry later.",
+        {"Retry-After": "Seconds to wait before retrying."},
+    ),
+    "default": ("UnexpectedError", "A server or backend failure (5xx).", {}),
+}
+
+
+def build_document(routes: list[Route], comments: dict[str, str]) -> dict[str, Any]:
+    schemas = _Schemas(comments)
+    paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
+    for route in routes:
+        operation = _operation(route, schemas, comments)
+        # An RPC with additional_bindings has several operations; each id must be unique.
+        while operation["operationId"] in operation_ids:
+            operation["operationId"] += "_"
+        operation_ids.add(operation["operationId"])
+        path = re.sub(r"\{([^}=]+)=[^}]*\}", r"{\1}", route.template)  # {name=*} -> {name}
+        paths.setdefault(path, {})[route.verb.lower()] = operation
+    services = {route.service.full_name: route.service for route in routes}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "taskmgr",
+            "version": "1.0.0",
+            "description": "Generated from the proto contracts (google.api.http annotations).",
+        },
+        "tags": [
+            {"name": s.name, "description": comments.get(full_name, "")}
+            for full_name, s in sorted(services.items())
+        ],
+        "paths": paths,
+        "security": [{"bearerAuth": []}],
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Problem": PROBLEM_SCHEMA, **schemas.components},
+            "responses": {name: _error_response(text, headers) for name, text, headers in _ERRORS.values()},
+        },
+    }
+
+
+def register_docs(app: Flask, document: dict[str, Any]) -> None:
+    """Swagger UI at /swagger/ and the document at /swagger.json. flasgger serves the
+    document given as its template; its own scan of the views is switched off
+    (rule_filter) because the document is already complete."""
+    Swagger(
+        app,
+        template=document,
+        config={
+            "openapi": "3.0.3",
+            "uiversion": 3,
+            "title": "taskmgr API",
+            "headers": [],
+            "specs": [
+                {
+                    "endpoint": "swagger_json",
+                    "route": "/swagger.json",
+                    "rule_filter": lambda rule: False,
+                    "model_filter": lambda tag: False,
+                }
+            ],
+            "static_url_path": "/flasgger_static",
+            "swagger_ui": True,
+            "specs_route": "/swagger/",
+        },
+    )
+
+
+# --- operations -----------------------------------------------------------------------
+
+
+def _operation(route: Route, schemas: _Schemas, comments: dict[str, str]) -> dict[str, Any]:
+    description = comments.get(route.method.full_name, "")
+    operation: dict[str, Any] = {
+        "operationId": f"{route.service.name}_{route.method.name}",
+        "tags": [route.service.name],
+        "summary": description.split(". ")[0].rstrip(".") if description else route.method.name,
+        "description": description,
+        "parameters": _parameters(route, schemas),
+        "responses": {**_success(route, schemas), **_errors(route)},
+    }
+    if route.body:
+        operation["requestBody"] = _request_body(route, schemas)
+    if route.public:
+        operation["security"] = []  # no token needed
+    if route.rate_limit:
+        operation["description"] += f"\n\nRate limit per client IP: {route.rate_limit}."
+    return operation
+
+
+def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
+    parameters = [
+        {
+            "name": variable.path,
+            "in": "path",
+            "required": True,
+            "schema": schemas.value(variable.field),
+            "description": schemas.description(variable.field),
+        }
+        for variable in route.path_variables
+    ]
+    for name, field in route.query_fields.items():
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": schemas.query(field),
+                "description": schemas.description(field),
+            }
+        )
+    for header, field in route.header_fields.items():
+        parameters.append(
+            {
+                "name": header,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": schemas.description(field),
+            }
+        )
+    return parameters
+
+
+def _request_body(route: Route, schemas: _Schemas) -> dict[str, Any]:
+    request = route.method.input_type
+    if route.body == "*":
+        bound = {v.path.split(".")[0] for v in route.path_variables}
+        bound |= {f.name for f in route.header_fields.values()}
+        schema = schemas.object(request, exclude=bound) if bound else schemas.ref(request)
+        required = any(options.is_required(f) for f in request.fields if f.name not in bound)
+    else:
+        field = request.fields_by_name[route.body]
+        schema, required = schemas.value(field), options.is_required(field)
+        if route.verb == "PATCH" and field.message_type is not None:
+            schema = schemas.partial_ref(field.message_type)  # any subset of the fields
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _success(route: Route, schemas: _Schemas) -> dict[str, Any]:
+    output = route.method.output_type
+    response: dict[str, Any] = {"description": schemas.comments.get(output.full_name) or "OK"}
+    if not route.returns_empty:
+        response["content"] = {"application/json": {"schema": schemas.ref(output)}}
+    headers = {
+        options.http_header(f): {"schema": {"type": "string"}, "description": schemas.description(f)}
+        for f in output.fields
+        if options.http_header(f)
+    }
+    if headers:
+        response["headers"] = headers
+    return {str(route.success_status): response}
+
+
+def _errors(route: Route) -> dict[str, Any]:
+    """The error statuses this kind of operation can answer, and only those."""
+    headers = {header.lower() for header in route.header_fields}
+    statuses = ["400", "429", "default"]  # bad parameters; limits or overload; 5xx
+    if not route.public:
+        statuses += ["401", "403"]
+    if route.body:
+        statuses += ["403", "409", "413", "415"]  # refused actions, conflicts, body checks
+    if route.path_variables:
+        statuses.append("404")
+    if route.verb != "GET":
+        statuses.append("409")
+    if "if-match" in headers:
+        statuses.append("412")
+    if "idempotency-key" in headers:
+        statuses.append("422")
+    return {
+        status: {"$ref": f"#/components/responses/{_ERRORS[status][0]}"}
+        for status in sorted(set(statuses), key=lambda s: (s == "default", s))
+    }
+
+
+def _error_response(description: str, headers: dict[str, str]) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        response["headers"] = {
+            name: {"schema": {"type": "string"}, "description": text} for name, text in headers.items()
+        }
+    return response
+
+
+# --- schemas --------------------------------------------------------------------------
+
+
+class _Schemas:
+    """Component schemas for the messages and enums the operations reach."""
+
+    def __init__(self, comments: dict[str, str]):
+        self.comments = comments
+        self.components: dict[str, Schema] = {}
+        self._names: dict[str, str] = {}  # full proto name -> component name
+
+    def ref(self, descriptor: Descriptor | EnumDescriptor) -> Schema:
+        name = self._names.get(descriptor.full_name)
+        if name is None:
+            taken = descriptor.name in self._names.values()
+            name = descriptor.full_name if taken else descriptor.name
+            self._names[descriptor.full_name] = name
+            self.components[name] = {}  # placeholder first: messages may be recursive
+            if isinstance(descriptor, EnumDescriptor):
+                self.components[name] = self._enum(descriptor)
+            else:
+                self.components[name] = self.object(descriptor)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def partial_ref(self, message: Descriptor) -> Schema:
+        """The message with no field required, as a PATCH body is."""
+        name = f"{self.ref(message)['$ref'].rsplit('/', 1)[1]}Patch"
+        if name not in self.components:
+            self.components[name] = {
+                key: value for key, value in self.object(message).items() if key != "required"
+            }
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def query(self, field: FieldDescriptor) -> Schema:
+        """A query parameter's schema: absent rather than null, repeated as a list."""
+        if field.is_repeated:
+            return {"type": "array", "items": self.value(field)}
+        return self.value(field)
+
+    def description(self, field: FieldDescriptor) -> str:
+        return self.comments.get(field.full_name, "")
+
+    def object(self, message: Descriptor, exclude: set[str] = frozenset()) -> Schema:
+        fields = [f for f in message.fields if f.name not in exclude]
+        schema: Schema = {
+            "type": "object",
+            "properties": {f.name: self.field(f) for f in fields},
+            # Unknown fields are refused (400), so the schema says so.
+            "additionalProperties": False,
+        }
+        required = [f.name for f in fields if options.is_required(f)]
+        if required:
+            schema["required"] = required
+        if self.comments.get(message.full_name):
+            schema["description"] = self.comments[message.full_name]
+        return schema
+
+    def field(self, field: FieldDescriptor, with_docs: bool = True) -> Schema:
+        if is_map(field):
+            schema = {
+                "type": "object",
+                "additionalProperties": self.value(field.message_type.fields_by_name["value"]),
+            }
+        elif field.is_repeated:
+            schema = {"type": "array", "items": self.value(field)}
+        else:
+            schema = self.value(field)
+            if is_nullable(field):
+                schema = _with(schema, nullable=True)
+        if with_docs and self.description(field):
+            schema = _with(schema, description=self.description(field))
+        if with_docs and options.is_output_only(field):
+            schema = _with(schema, readOnly=True)
+        return schema
+
+    def value(self, field: FieldDescriptor) -> Schema:
+        """The schema of one value of the field (an item, if the field is repeated)."""
+        if field.enum_type is not None:
+            return self.ref(field.enum_type)
+        message = field.message_type
+        if message is None:
+            return dict(_SCALARS[field.type])
+        if message.full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[message.full_name])
+        if is_well_known(message):  # wrappers: the wrapped value, or null
+            return _with(self.value(message.fields_by_name["value"]), nullable=True)
+        return self.ref(message)
+
+    def _enum(self, enum: EnumDescriptor) -> Schema:
+        schema: Schema = {"type": "string", "enum": enum_json_names(enum)}
+        if self.comments.get(enum.full_name):
+            schema["description"] = self.comments[enum.full_name]
+        return schema
+
+
+def _with(schema: Schema, **extra: Any) -> Schema:
+    """Adds keywords to a schema; a $ref ignores its siblings in 3.0, so it is wrapped."""
+    if "$ref" in schema:
+        return {"allOf": [schema], **extra}
+    return {**schema, **extra}
