@@ -74,6 +74,11 @@ class Database:
         self.engine = create_db_engine(url, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    @property
+    def sessions(self) -> sessionmaker:
+        """The session factory, e.g. as the target of SQLAlchemy session events."""
+        return self._sessions
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on any exception."""
