@@ -38,6 +38,7 @@ def create_app(
     contract = contract or Contract.default()
     routes = contract.routes()
     backends = Backends(
+        {route.backend for route in routes},
         {
             "user": settings.user_svc_addr,
             "task": settings.task_svc_addr,
@@ -46,7 +47,6 @@ def create_app(
         deadline=settings.edge_grpc_deadline,
         channels=channels,
     )
-    backends.require(sorted({route.backend for route in routes}))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # larger bodies: 413

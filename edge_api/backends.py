@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import grpc
 from google.protobuf.message import Message
@@ -25,27 +25,24 @@ HEALTH_CHECK_TIMEOUT = 1.0  # seconds; /readyz must answer before the prober giv
 class Backends:
     def __init__(
         self,
+        names: Iterable[str],
         addresses: Mapping[str, str],
         deadline: float,
         channels: Mapping[str, grpc.Channel] | None = None,
     ):
-        """`channels` replaces the addresses of the backends it names (tests inject them)."""
-        self._addresses = dict(addresses)
-        self._injected = dict(channels or {})
+        """The backends `names` (those the routes call), reached at `addresses`, or through
+        `channels` for the ones it names (tests inject them). Fails at start, not on the
+        first request, when a backend has nowhere to go."""
+        self.names = sorted(set(names))
+        self._injected = {name: channels[name] for name in self.names if name in (channels or {})}
+        self._addresses = {name: addresses[name] for name in self.names if name in addresses}
+        missing = [n for n in self.names if n not in self._injected and n not in self._addresses]
+        if missing:
+            raise ValueError(f"no address for backend(s): {', '.join(missing)}")
         self.deadline = deadline
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._channels: dict[str, grpc.Channel] = {}
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._addresses.keys() | self._injected.keys())
-
-    def require(self, names: Sequence[str]) -> None:
-        """Fails at start, not on the first request, when a route has nowhere to go."""
-        missing = sorted(set(names) - set(self.names))
-        if missing:
-            raise ValueError(f"no address for backend(s): {', '.join(missing)}")
 
     def channel(self, name: str) -> grpc.Channel:
         with self._lock:
