@@ -1,0 +1,1 @@
+"""task_svc: tasks, their visibility and permissions, assignment, and their events."""

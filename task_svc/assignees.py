@@ -1,0 +1,53 @@
+"""Whether a user may be given a task: they exist and have verified their email.
+
+user_svc owns users, so task_svc asks it (UserService.GetUser) on behalf of the
+caller, with the caller's token and a deadline. Behind a small protocol so the rules
+can be tested with a fake directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import grpc
+
+from common.errors import Unavailable
+from common.grpc_client import forwarded_metadata
+from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+NO_SUCH_USER = "No user with this id."
+NOT_VERIFIED = "This user has not verified their email address."
+
+
+class UserDirectory(Protocol):
+    def check_assignable(self, user_id: int) -> str | None:
+        """Why `user_id` cannot be assigned a task, or None when they can.
+
+        Raises UNAVAILABLE when the answer cannot be had.
+        """
+
+
+class GrpcUserDirectory:
+    def __init__(self, channel: grpc.Channel, deadline: float) -> None:
+        self._stub = user_service_pb2_grpc.UserServiceStub(channel)
+        self._deadline = deadline
+
+    def check_assignable(self, user_id: int) -> str | None:
+        try:
+            user = self._stub.GetUser(
+                user_service_pb2.GetUserRequest(id=user_id),
+                timeout=self._deadline,
+                metadata=forwarded_metadata(),
+            )
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return NO_SUCH_USER
+            # Anything else means we could not get an answer; the caller may retry.
+            log.warning("user_svc GetUser failed: %s", error.code().name)
+            raise Unavailable(
+                "USER_SERVICE_UNAVAILABLE", "Could not check the assignee now; try again."
+            ) from error
+        return None if user.email_verified else NOT_VERIFIED

@@ -1,0 +1,61 @@
+"""The events task_svc records in its outbox, in the transaction of the change.
+
+Each carries the people involved (creator, assignee, actor) so notify_svc never has
+to call back to know whom to tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from task_svc.models import Outbox, Task
+from taskmgr.events.v1 import events_pb2
+from taskmgr.task.v1 import task_service_pb2
+
+SOURCE = "task_svc"
+CREATED = "taskmgr.task.created"
+UPDATED = "taskmgr.task.updated"
+ASSIGNED = "taskmgr.task.assigned"
+DELETED = "taskmgr.task.deleted"
+
+
+def status_enum(status: str) -> int:
+    return task_service_pb2.TaskStatus.Value(f"TASK_STATUS_{status.upper()}")
+
+
+def _people(task: Task, actor: int) -> events_pb2.TaskPeople:
+    return events_pb2.TaskPeople(created_by=task.created_by, assigned_to=task.assigned_to, actor=actor)
+
+
+def _record(session: Session, event_type: str, task: Task, payload) -> None:  # noqa: ANN001
+    Outbox.record(session, source=SOURCE, event_type=event_type, subject=str(task.id), payload=payload)
+
+
+def task_created(session: Session, task: Task, actor: int) -> None:
+    _record(session, CREATED, task, events_pb2.TaskCreated(
+        task_id=task.id, title=task.title, people=_people(task, actor), status=status_enum(task.status),
+    ))
+
+
+def task_updated(
+    session: Session, task: Task, actor: int, *, old_status: str, changed_fields: Sequence[str]
+) -> None:
+    _record(session, UPDATED, task, events_pb2.TaskUpdated(
+        task_id=task.id, title=task.title, people=_people(task, actor),
+        old_status=status_enum(old_status), new_status=status_enum(task.status),
+        changed_fields=changed_fields,
+    ))
+
+
+def task_assigned(session: Session, task: Task, actor: int, *, previous_assignee: int | None) -> None:
+    _record(session, ASSIGNED, task, events_pb2.TaskAssigned(
+        task_id=task.id, title=task.title, people=_people(task, actor), previous_assignee=previous_assignee,
+    ))
+
+
+def task_deleted(session: Session, task: Task, actor: int) -> None:
+    _record(session, DELETED, task, events_pb2.TaskDeleted(
+        task_id=task.id, title=task.title, people=_people(task, actor),
+    ))

@@ -1,0 +1,120 @@
+"""ListTasks' filters and ordering: parsed from the request's strings, checked, and
+turned into the canonical form that page tokens are bound to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from common.errors import invalid
+from task_svc.fields import PRIORITY_RANKS, STATUSES
+from task_svc.permissions import Viewer
+
+ORDER_FIELDS = ("created_at", "updated_at", "due_date", "priority")
+DEFAULT_ORDERING = "-created_at"
+Q_MAX = 200
+
+
+@dataclass(frozen=True)
+class Ordering:
+    field: str
+    descending: bool
+
+    def __str__(self) -> str:
+        return ("-" if self.descending else "") + self.field
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What a page of ListTasks is drawn from (`me` already resolved to the viewer)."""
+
+    viewer: Viewer
+    ordering: Ordering
+    status: str | None = None
+    priority: int | None = None  # the rank
+    assigned_to: int | None = None
+    unassigned: bool = False
+    created_by: int | None = None
+    q: str | None = None
+    due_before: dt.datetime | None = None
+    due_after: dt.datetime | None = None
+
+    def fingerprint(self) -> dict:
+        """The canonical query a page token is bound to (so it fits no other query)."""
+        canonical = asdict(self)
+        canonical["ordering"] = str(self.ordering)
+        return canonical
+
+
+def parse_list_query(viewer: Viewer, raw: Mapping[str, str]) -> ListQuery:
+    """The query from ListTasksRequest's string fields; every bad one is a field error."""
+    problems: dict[str, str] = {}
+    values: dict = {}
+
+    def take(name: str, parse) -> None:  # noqa: ANN001
+        text = raw.get(name, "").strip()
+        if not text:
+            return
+        try:
+            values.update(parse(text))
+        except ValueError as exc:
+            problems[name] = str(exc)
+
+    take("status", lambda text: {"status": _one_of(text, STATUSES)})
+    take("priority", lambda text: {"priority": PRIORITY_RANKS[_one_of(text, tuple(PRIORITY_RANKS))]})
+    take("assigned_to", lambda text: _assignee_filter(text, viewer))
+    take("created_by", lambda text: {"created_by": _user_filter(text, viewer, "an id or me")})
+    take("q", lambda text: {"q": _bounded(text, Q_MAX)})
+    take("due_before", lambda text: {"due_before": _rfc3339(text)})
+    take("due_after", lambda text: {"due_after": _rfc3339(text)})
+    take("ordering", lambda text: {"ordering": _ordering(text)})
+    if problems:
+        raise invalid(problems, "Invalid list filters.")
+    values.setdefault("ordering", _ordering(DEFAULT_ORDERING))
+    return ListQuery(viewer=viewer, **values)
+
+
+def _one_of(text: str, allowed: tuple[str, ...]) -> str:
+    if text.lower() not in allowed:
+        raise ValueError(f"One of: {', '.join(allowed)}.")
+    return text.lower()
+
+
+def _user_filter(text: str, viewer: Viewer, accepted: str) -> int:
+    if text.lower() == "me":
+        return viewer.user_id
+    if not text.isascii() or not text.isdigit() or int(text) <= 0 or int(text) >= 2**63:
+        raise ValueError(f"Must be {accepted}.")
+    return int(text)
+
+
+def _assignee_filter(text: str, viewer: Viewer) -> dict:
+    if text.lower() == "none":
+        return {"unassigned": True}
+    return {"assigned_to": _user_filter(text, viewer, "an id, me or none")}
+
+
+def _bounded(text: str, max_length: int) -> str:
+    if len(text) > max_length:
+        raise ValueError(f"At most {max_length} characters.")
+    return text
+
+
+def _rfc3339(text: str) -> dt.datetime:
+    try:
+        # fromisoformat accepts RFC 3339 ("Z" included) and a few more ISO 8601 forms.
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("An RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z.") from None
+    if value.tzinfo is None:
+        raise ValueError("Needs a time zone offset, e.g. Z or +02:00.")
+    return value.astimezone(dt.UTC)
+
+
+def _ordering(text: str) -> Ordering:
+    field = text.removeprefix("-")
+    if field not in ORDER_FIELDS:
+        allowed = ", ".join(ORDER_FIELDS)
+        raise ValueError(f"One of: {allowed}, each optionally prefixed with '-'.")
+    return Ordering(field=field, descending=text.startswith("-"))

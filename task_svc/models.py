@@ -1,0 +1,81 @@
+"""task_svc's tables: tasks, idempotency keys of creates, and the event outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import BigIntPK, UTCDateTime, utcnow
+from common.outbox import OutboxMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'in_progress', 'done', 'cancelled')", name="ck_tasks_status"),
+        CheckConstraint("priority BETWEEN 1 AND 4", name="ck_tasks_priority"),
+        # The visibility rule is "created_by = me OR assigned_to = me"; the listing reads
+        # each branch from its own index in (created_at, id) order, so a page costs the
+        # same however many tasks exist. B-trees scan backwards, so one index serves
+        # both directions.
+        Index("ix_tasks_created_by_created_at", "created_by", "created_at", "id"),
+        Index("ix_tasks_assigned_to_created_at", "assigned_to", "created_at", "id"),
+        Index("ix_tasks_created_by_status_created_at", "created_by", "status", "created_at", "id"),
+        Index("ix_tasks_assigned_to_status_created_at", "assigned_to", "status", "created_at", "id"),
+        # Staff see everything: the plain listing, and by status.
+        Index("ix_tasks_created_at", "created_at", "id"),
+        Index("ix_tasks_status_created_at", "status", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))
+    # The rank (low 1 .. urgent 4), so ordering by priority is ordering by this column.
+    priority: Mapped[int] = mapped_column(SmallInteger)
+    due_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # User ids of user_svc: another service's data, so no foreign key.
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    assigned_to: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Optimistic concurrency: the ORM adds "WHERE version = <loaded>" to every UPDATE
+    # and DELETE and increments it, so a concurrent change makes the flush fail.
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class IdempotencyKey(Base):
+    """A create made with a request_id: a repeat within 24 h answers the same task."""
+
+    __tablename__ = "idempotency_keys"
+    # The unique constraint is what makes two concurrent creates with one key safe.
+    __table_args__ = (UniqueConstraint("created_by", "request_id", name="uq_idempotency_keys_owner_key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    request_id: Mapped[str] = mapped_column(String(255))
+    # sha256 of the normalized request, so the same key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Outbox(OutboxMixin, Base):
+    __tablename__ = "outbox"

@@ -1,0 +1,80 @@
+"""Who may see a task and who may change what.
+
+- A user sees the tasks they created or are assigned to; staff see all. A task the
+  caller may not see is NOT_FOUND, exactly like one that does not exist, so ids of
+  other people's tasks leak nothing.
+- The creator and staff may change anything, delete and assign; the assignee may
+  change the status only; anyone else who can see the task may change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from common.errors import NotFound, PermissionDenied
+
+# What the assignee of someone else's task may change.
+ASSIGNEE_FIELDS = frozenset({"status"})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    is_staff: bool
+
+
+class Owned(Protocol):
+    """The part of a task the rules look at."""
+
+    id: int
+    created_by: int
+    assigned_to: int | None
+
+
+def task_not_found(task_id: int) -> NotFound:
+    return NotFound("TASK_NOT_FOUND", f"No task {task_id}.")
+
+
+def can_see(viewer: Viewer, task: Owned) -> bool:
+    return viewer.is_staff or viewer.user_id in (task.created_by, task.assigned_to)
+
+
+def check_visible(viewer: Viewer, task: Owned | None, task_id: int) -> Owned:
+    if task is None or not can_see(viewer, task):
+        raise task_not_found(task_id)
+    return task
+
+
+def _is_manager(viewer: Viewer, task: Owned) -> bool:
+    return viewer.is_staff or viewer.user_id == task.created_by
+
+
+def check_may_change(viewer: Viewer, task: Owned, fields: Collection[str]) -> None:
+    """PERMISSION_DENIED unless `viewer` may change every one of `fields`."""
+    if _is_manager(viewer, task):
+        return
+    if viewer.user_id == task.assigned_to:
+        refused = sorted(set(fields) - ASSIGNEE_FIELDS)
+        if refused:
+            raise PermissionDenied(
+                "ASSIGNEE_MAY_ONLY_CHANGE_STATUS",
+                f"As the assignee you may change the status only, not: {', '.join(refused)}.",
+            )
+        return
+    raise _not_the_creator("change")
+
+
+def check_may_delete(viewer: Viewer, task: Owned) -> None:
+    if not _is_manager(viewer, task):
+        raise _not_the_creator("delete")
+
+
+def check_may_assign(viewer: Viewer, task: Owned) -> None:
+    if not _is_manager(viewer, task):
+        raise _not_the_creator("assign")
+
+
+def _not_the_creator(action: str) -> PermissionDenied:
+    return PermissionDenied("NOT_TASK_CREATOR", f"Only the task's creator or staff may {action} it.")

@@ -1,0 +1,62 @@
+"""Wiring: database and migrations, the user_svc channel (tokens' keys, assignee
+checks), the task operations, and the gRPC server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
+from common.db import Database, migrate
+from common.grpc_client import make_channel
+from common.grpc_server import GrpcServer, create_server
+from common.interceptor import CallInterceptor
+from common.paging import PageTokens
+from common.settings import Settings
+from task_svc.assignees import GrpcUserDirectory, UserDirectory
+from task_svc.service import TaskServicer
+from task_svc.tasks import Tasks
+from taskmgr.task.v1 import task_service_pb2, task_service_pb2_grpc
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
+
+
+def build(
+    settings: Settings,
+    port: int,
+    *,
+    verifier: TokenVerifier | None = None,
+    user_directory: UserDirectory | None = None,
+) -> GrpcServer:
+    """The task service on `port` (0: any free port); tests may replace the verifier
+    and the user directory."""
+    database = Database(settings.database_url("task_svc"), pool_size=settings.db_pool_size)
+    migrate(database, MIGRATIONS)
+
+    user_svc = make_channel(settings.user_svc_addr)
+    if verifier is None:
+        keys = JwksCache(
+            jwks_from_user_svc(user_svc, settings.grpc_call_deadline),
+            min_interval=settings.jwks_refresh_min_interval_seconds,
+        )
+        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    if user_directory is None:
+        user_directory = GrpcUserDirectory(user_svc, settings.grpc_call_deadline)
+
+    tasks = Tasks(database, user_directory, PageTokens(settings.secret("page_token_key")))
+
+    def register(server) -> list[str]:  # noqa: ANN001
+        task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
+        return [SERVICE_NAME]
+
+    server = create_server(
+        register=register,
+        interceptor=CallInterceptor(verifier),
+        host=settings.grpc_host,
+        port=port,
+        max_workers=settings.grpc_max_workers,
+        max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
+    server.on_stop(database.dispose)
+    server.on_stop(user_svc.close)
+    return server

@@ -1,0 +1,128 @@
+"""The gRPC TaskService: translates messages to the task operations and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import empty_pb2
+
+from common.context import claims_var
+from common.errors import invalid
+from common.paging import page_size
+from common.protoconv import from_timestamp, to_timestamp
+from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_NAMES, mask_fields
+from task_svc.list_query import parse_list_query
+from task_svc.models import Task
+from task_svc.permissions import Viewer
+from task_svc.tasks import NewTask, Tasks
+from taskmgr.task.v1 import task_service_pb2 as pb
+from taskmgr.task.v1 import task_service_pb2_grpc
+
+LIST_FILTERS = ("status", "priority", "assigned_to", "created_by", "q", "due_before", "due_after", "ordering")
+
+
+class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
+    def __init__(self, tasks: Tasks) -> None:
+        self._tasks = tasks
+
+    def CreateTask(self, request: pb.CreateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
+        given = request.task
+        new = NewTask(
+            title=given.title,
+            description=given.description,
+            status=_status_name(given.status) or DEFAULT_STATUS,
+            priority=_priority_name(given.priority) or DEFAULT_PRIORITY,
+            due_date=_due_date(given),
+            assigned_to=given.assigned_to if given.HasField("assigned_to") else None,
+        )
+        return to_message(self._tasks.create(_viewer(), new, request.request_id))
+
+    def GetTask(self, request: pb.GetTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
+        return to_message(self._tasks.get(_viewer(), request.id))
+
+    def ListTasks(self, request: pb.ListTasksRequest, context) -> pb.ListTasksResponse:  # noqa: ANN001, N802
+        size = page_size(request.page_size)
+        query = parse_list_query(_viewer(), {name: getattr(request, name) for name in LIST_FILTERS})
+        page, next_token = self._tasks.list(query, request.page_token, size)
+        return pb.ListTasksResponse(results=[to_message(task) for task in page], next_page_token=next_token)
+
+    def UpdateTask(self, request: pb.UpdateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
+        given = request.task
+        values = {name: _field_value(given, name) for name in mask_fields(request.update_mask.paths)}
+        expected = request.expected_version if request.HasField("expected_version") else None
+        return to_message(self._tasks.update(_viewer(), given.id, values, expected))
+
+    def DeleteTask(self, request: pb.DeleteTaskRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
+        self._tasks.delete(_viewer(), request.id)
+        return empty_pb2.Empty()
+
+    def AssignTask(self, request: pb.AssignTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
+        user_id = request.user_id if request.HasField("user_id") else None
+        return to_message(self._tasks.assign(_viewer(), request.id, user_id))
+
+
+def to_message(task: Task) -> pb.Task:
+    return pb.Task(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        status=pb.TaskStatus.Value(f"TASK_STATUS_{task.status.upper()}"),
+        priority=pb.TaskPriority.Value(f"TASK_PRIORITY_{PRIORITY_NAMES[task.priority].upper()}"),
+        due_date=to_timestamp(task.due_date),
+        created_by=task.created_by,
+        assigned_to=task.assigned_to,
+        created_at=to_timestamp(task.created_at),
+        updated_at=to_timestamp(task.updated_at),
+        version=task.version,
+    )
+
+
+def _viewer() -> Viewer:
+    claims = claims_var.get()
+    assert claims is not None, "every TaskService method needs a token (the interceptor checks it)"
+    return Viewer(user_id=claims.user_id, is_staff=claims.is_staff)
+
+
+def _field_value(task: pb.Task, name: str) -> Any:
+    """The new value of one update_mask field; an unset due_date or assignee clears it."""
+    if name == "status":
+        return _status_name(task.status) or _required(name)
+    if name == "priority":
+        return _priority_name(task.priority) or _required(name)
+    if name == "due_date":
+        return _due_date(task)
+    if name == "assigned_to":
+        return task.assigned_to if task.HasField("assigned_to") else None
+    return getattr(task, name)
+
+
+def _required(name: str) -> None:
+    raise invalid({name: "This field may not be null."})
+
+
+def _status_name(value: int) -> str | None:
+    """'in_progress' for TASK_STATUS_IN_PROGRESS; None for UNSPECIFIED."""
+    return _enum_name(pb.TaskStatus, "TASK_STATUS_", value)
+
+
+def _priority_name(value: int) -> str | None:
+    return _enum_name(pb.TaskPriority, "TASK_PRIORITY_", value)
+
+
+def _enum_name(enum, prefix: str, value: int) -> str | None:  # noqa: ANN001
+    if value == 0:
+        return None
+    try:
+        return enum.Name(value).removeprefix(prefix).lower()
+    except ValueError:
+        # An open enum may carry numbers it does not name; the fields check refuses them.
+        return f"unknown value {value}"
+
+
+def _due_date(task: pb.Task):  # noqa: ANN202
+    if not task.HasField("due_date"):
+        return None
+    try:
+        return from_timestamp(task.due_date)
+    except (ValueError, OverflowError):
+        raise invalid({"due_date": "Not a valid date-time."}) from None

@@ -1,0 +1,205 @@
+"""The task operations: each one a transaction that applies the rules and records
+its events in the outbox alongside the change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from common.db import Database, utcnow
+from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
+from common.paging import PageTokens
+from task_svc import events, idempotency
+from task_svc.assignees import UserDirectory
+from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_RANKS, check_values
+from task_svc.list_query import ListQuery
+from task_svc.listing import fetch_page
+from task_svc.models import Task
+from task_svc.permissions import (
+    Viewer,
+    check_may_assign,
+    check_may_change,
+    check_may_delete,
+    check_visible,
+    task_not_found,
+)
+
+# Without an expected version, a change that lost a race is simply tried again.
+CONFLICT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class NewTask:
+    title: str
+    description: str = ""
+    status: str = DEFAULT_STATUS
+    priority: str = DEFAULT_PRIORITY
+    due_date: Any = None  # an aware datetime or None
+    assigned_to: int | None = None
+
+
+class Tasks:
+    def __init__(self, database: Database, directory: UserDirectory, page_tokens: PageTokens) -> None:
+        self._db = database
+        self._directory = directory
+        self._page_tokens = page_tokens
+
+    def create(self, viewer: Viewer, new: NewTask, request_id: str = "") -> Task:
+        check_values(asdict(new))
+        digest = idempotency.request_hash(asdict(new))
+        if request_id:
+            idempotency.check_request_id(request_id)
+            replayed = self._replay(viewer, request_id, digest)
+            if replayed is not None:
+                return replayed
+        if new.assigned_to is not None:
+            self._check_assignee(new.assigned_to, "assigned_to")
+        try:
+            with self._db.transaction() as session:
+                now = utcnow()
+                task = Task(
+                    title=new.title, description=new.description, status=new.status,
+                    priority=PRIORITY_RANKS[new.priority], due_date=new.due_date,
+                    created_by=viewer.user_id, assigned_to=new.assigned_to, created_at=now, updated_at=now,
+                )
+                session.add(task)
+                session.flush()
+                if request_id:
+                    idempotency.remember(session, viewer.user_id, request_id, digest, task.id)
+                events.task_created(session, task, viewer.user_id)
+                if task.assigned_to is not None:
+                    events.task_assigned(session, task, viewer.user_id, previous_assignee=None)
+            return task
+        except IntegrityError:
+            # A concurrent create with the same key committed first: answer its task.
+            replayed = self._replay(viewer, request_id, digest) if request_id else None
+            if replayed is None:
+                raise
+            return replayed
+
+    def get(self, viewer: Viewer, task_id: int) -> Task:
+        with self._db.read() as session:
+            return check_visible(viewer, session.get(Task, task_id), task_id)
+
+    def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Task], str]:
+        after = self._page_tokens.decode(page_token, query.fingerprint())
+        with self._db.read() as session:
+            page, position = fetch_page(session, query, after, size)
+        next_token = self._page_tokens.encode(position, query.fingerprint()) if position else ""
+        return page, next_token
+
+    def update(
+        self, viewer: Viewer, task_id: int, values: Mapping[str, Any], expected_version: int | None = None
+    ) -> Task:
+        """Changes the fields in `values` (an update mask's fields and their new values)."""
+        check_values(values)
+        return self._change(
+            viewer, task_id, values, expected_version, assignee_field="assigned_to",
+            authorize=lambda task, changed: check_may_change(viewer, task, changed),
+        )
+
+    def assign(self, viewer: Viewer, task_id: int, user_id: int | None) -> Task:
+        """Assigns the task to `user_id`, or unassigns it when None."""
+        if user_id is not None and user_id <= 0:
+            raise invalid({"user_id": "A user id, or null to unassign."})
+        return self._change(
+            viewer, task_id, {"assigned_to": user_id}, None, assignee_field="user_id",
+            authorize=lambda task, _changed: check_may_assign(viewer, task),
+        )
+
+    def delete(self, viewer: Viewer, task_id: int) -> None:
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                with self._db.transaction() as session:
+                    task = self._visible(session, viewer, task_id)
+                    check_may_delete(viewer, task)
+                    events.task_deleted(session, task, viewer.user_id)
+                    session.delete(task)  # "WHERE version = <read>": a concurrent change fails it
+                return
+            except StaleDataError:
+                continue
+        raise _conflict()
+
+    def _change(
+        self,
+        viewer: Viewer,
+        task_id: int,
+        values: Mapping[str, Any],
+        expected_version: int | None,
+        *,
+        assignee_field: str,
+        authorize: Callable[[Task, set[str]], None],
+    ) -> Task:
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                with self._db.transaction() as session:
+                    task = self._visible(session, viewer, task_id)
+                    changed = {
+                        name: value
+                        for name, value in values.items()
+                        if _stored(name, value) != getattr(task, name)
+                    }
+                    authorize(task, set(changed))
+                    if expected_version is not None and task.version != expected_version:
+                        raise _version_mismatch(task.version)
+                    if changed.get("assigned_to") is not None:
+                        # No row is locked meanwhile: the UPDATE checks the version instead.
+                        self._check_assignee(changed["assigned_to"], assignee_field)
+                    if changed:
+                        _apply(session, task, changed, viewer.user_id)
+                return task
+            except StaleDataError:
+                # Someone changed the task between our read and our write.
+                if expected_version is not None:
+                    raise _version_mismatch(None) from None
+        raise _conflict()
+
+    def _visible(self, session: Session, viewer: Viewer, task_id: int) -> Task:
+        return check_visible(viewer, session.get(Task, task_id), task_id)
+
+    def _replay(self, viewer: Viewer, request_id: str, digest: str) -> Task | None:
+        with self._db.read() as session:
+            task_id = idempotency.replayed_task_id(session, viewer.user_id, request_id, digest)
+            if task_id is None:
+                return None
+            task = session.get(Task, task_id)
+            if task is None:  # created, then deleted
+                raise task_not_found(task_id)
+            return task
+
+    def _check_assignee(self, user_id: int, field: str) -> None:
+        problem = self._directory.check_assignable(user_id)
+        if problem:
+            raise InvalidArgument("ASSIGNEE_INVALID", "The assignee is not valid.", fields={field: problem})
+
+
+def _stored(name: str, value: Any) -> Any:
+    return PRIORITY_RANKS[value] if name == "priority" else value
+
+
+def _apply(session: Session, task: Task, changed: Mapping[str, Any], actor: int) -> None:
+    old_status, old_assignee = task.status, task.assigned_to
+    for name, value in changed.items():
+        setattr(task, name, _stored(name, value))
+    task.updated_at = utcnow()
+    session.flush()  # the version check: StaleDataError if the task changed meanwhile
+    if set(changed) - {"assigned_to"}:
+        events.task_updated(session, task, actor, old_status=old_status, changed_fields=list(changed))
+    if "assigned_to" in changed:
+        events.task_assigned(session, task, actor, previous_assignee=old_assignee)
+
+
+def _version_mismatch(current: int | None) -> FailedPrecondition:
+    detail = f" (it is at version {current})" if current is not None else ""
+    return FailedPrecondition(
+        "VERSION_MISMATCH", f"The task was changed since the version you have{detail}; reload it."
+    )
+
+
+def _conflict() -> Aborted:
+    return Aborted("CONCURRENT_UPDATE", "The task is being changed by someone else; try again.")
