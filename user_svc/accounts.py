@@ -1,0 +1,158 @@
+"""Accounts: registration, profiles, the user directory, password changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from common.auth import Claims
+from common.db import Database
+from common.errors import AlreadyExists, InvalidArgument, NotFound, invalid
+from common.paging import PageTokens, page_size
+from common.validation import text_problem
+from user_svc import events, sessions
+from user_svc.email_codes import EmailCodes
+from user_svc.identity import email_problem, normalize_email, username_problem
+from user_svc.models import User
+from user_svc.otp import Purpose
+from user_svc.passwords import Passwords, password_problems
+
+NAME_MAX_LENGTH = 150
+_LIST_QUERY = {"list": "users"}
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[User]
+    next_page_token: str
+
+
+class Accounts:
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        codes: EmailCodes,
+        page_tokens: PageTokens,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._db = database
+        self._passwords = passwords
+        self._codes = codes
+        self._page_tokens = page_tokens
+        self._clock = clock
+
+    def register(self, username: str, email: str, password: str) -> User:
+        """A new, unverified account; its verification code goes out in an event."""
+        email = normalize_email(email)
+        problems = {
+            "username": username_problem(username),
+            "email": email_problem(email),
+            "password": password_problems(password, username) or None,
+        }
+        if any(problems.values()):
+            raise invalid({field: problem for field, problem in problems.items() if problem})
+        with self._db.read() as session:
+            _refuse_taken(session, username, email)
+        password_hash = self._passwords.hash(password)
+        try:
+            with self._db.transaction() as session:
+                user = User(
+                    username=username, email=email, password_hash=password_hash,
+                    email_verified=False, is_staff=False, first_name="", last_name="",
+                    date_joined=self._clock(),
+                )
+                session.add(user)
+                session.flush()
+                events.registered(session, user)
+                self._codes.send(session, user, Purpose.VERIFY_EMAIL)
+        except IntegrityError:
+            # Someone took the name or address between the check and the insert.
+            with self._db.read() as session:
+                _refuse_taken(session, username, email)
+            raise
+        return user
+
+    def profile(self, caller: Claims) -> User:
+        with self._db.read() as session:
+            return _caller(session, caller)
+
+    def update_profile(self, caller: Claims, *, first_name: str | None, last_name: str | None) -> User:
+        changes = {name: value for name, value in (("first_name", first_name), ("last_name", last_name))
+                   if value is not None}
+        problems = {name: text_problem(value, max_length=NAME_MAX_LENGTH) for name, value in changes.items()}
+        if any(problems.values()):
+            raise invalid({name: problem for name, problem in problems.items() if problem})
+        with self._db.transaction() as session:
+            user = _caller(session, caller)
+            for name, value in changes.items():
+                setattr(user, name, value)
+        return user
+
+    def list_users(self, requested_page_size: int, page_token: str) -> UserPage:
+        size = page_size(requested_page_size)
+        # The token is signed by us, so the position in it is the id we put there.
+        after = self._page_tokens.decode(page_token, _LIST_QUERY) or 0
+        with self._db.read() as session:
+            query = select(User).where(User.id > after).order_by(User.id).limit(size + 1)
+            users = list(session.scalars(query))
+        more = len(users) > size
+        users = users[:size]
+        token = self._page_tokens.encode(users[-1].id, _LIST_QUERY) if more else ""
+        return UserPage(users, token)
+
+    def get_user(self, user_id: int) -> User:
+        with self._db.read() as session:
+            user = session.get(User, user_id) if user_id > 0 else None
+        if user is None:
+            raise NotFound("USER_NOT_FOUND", "No such user.")
+        return user
+
+    def change_password(self, caller: Claims, old_password: str, new_password: str, client_ip: str) -> None:
+        """Sets a new password and revokes every refresh token of the caller.
+
+        Wrong old passwords count as failed logins, so a stolen access token cannot be
+        used to guess the password at full speed.
+        """
+        if problems := password_problems(new_password, caller.username):
+            raise invalid({"new_password": problems})
+        keys = sessions.login_keys(caller.username, client_ip)
+        with self._db.read() as session:
+            sessions.check_backoff(session, keys, self._clock())
+            user = _caller(session, caller)
+        if not self._passwords.verify(user.password_hash, old_password):
+            with self._db.transaction() as session:
+                sessions.record_login_failure(session, keys, self._clock())
+            raise InvalidArgument(
+                "WRONG_PASSWORD", "The old password is wrong.", fields={"old_password": "Wrong password."}
+            )
+        new_hash = self._passwords.hash(new_password)
+        with self._db.transaction() as session:
+            _caller(session, caller).password_hash = new_hash
+            sessions.revoke_all(session, caller.user_id, self._clock())
+
+
+def may_see_email(caller: Claims, user: User) -> bool:
+    return caller.is_staff or caller.user_id == user.id
+
+
+def _caller(session: Session, caller: Claims) -> User:
+    user = session.get(User, caller.user_id)
+    if user is None:
+        raise NotFound("USER_NOT_FOUND", "The account of this token no longer exists.")
+    return user
+
+
+def _refuse_taken(session: Session, username: str, email: str) -> None:
+    if session.scalar(select(exists().where(User.username == username))):
+        raise AlreadyExists("USERNAME_TAKEN", "This username is taken.", fields={"username": "Taken."})
+    if session.scalar(select(exists().where(User.email == email))):
+        raise AlreadyExists(
+            "EMAIL_TAKEN", "This email address is already registered.",
+            fields={"email": "Already registered."},
+        )

@@ -1,0 +1,40 @@
+"""Storage of failed attempts (wrong passwords, wrong codes), keyed by what they count against."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from user_svc.models import FailedAttempt
+from user_svc.otp import Purpose
+
+
+def login_user_key(username: str) -> str:
+    return f"login-user:{username.lower()}"
+
+
+def login_ip_key(client_ip: str) -> str:
+    return f"login-ip:{client_ip}"
+
+
+def code_key(purpose: Purpose, email: str) -> str:
+    return f"code:{purpose.value}:{email}"
+
+
+def failures_since(session: Session, key: str, since: dt.datetime) -> list[dt.datetime]:
+    rows = session.scalars(
+        select(FailedAttempt.at).where(FailedAttempt.key == key, FailedAttempt.at > since)
+    )
+    return list(rows)
+
+
+def record_failure(session: Session, key: str, now: dt.datetime, *, keep: dt.timedelta) -> None:
+    """Adds a failure and forgets this key's failures older than `keep`."""
+    session.execute(delete(FailedAttempt).where(FailedAttempt.key == key, FailedAttempt.at <= now - keep))
+    session.add(FailedAttempt(key=key, at=now))
+
+
+def clear_failures(session: Session, key: str) -> None:
+    session.execute(delete(FailedAttempt).where(FailedAttempt.key == key))

@@ -1,0 +1,82 @@
+"""user_svc's tables: accounts, one-time codes, refresh tokens, failed attempts, outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import BigIntPK, UTCDateTime, utcnow
+from common.outbox import OutboxMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    # Case-sensitive, as in the system this replaces.
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    # Stored lower-cased, so uniqueness is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_name: Mapped[str] = mapped_column(String(150), default="")
+    last_name: Mapped[str] = mapped_column(String(150), default="")
+    date_joined: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OtpCode(Base):
+    """One emailed code. Old rows stay (cancelled or used) to count sends per hour."""
+
+    __tablename__ = "otp_codes"
+    __table_args__ = (Index("ix_otp_codes_user_purpose_created", "user_id", "purpose", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(20))
+    # HMAC-SHA256 of user id, purpose and code; the code itself is never stored.
+    code_mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    wrong_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the code was accepted, or replaced by a newer one.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Every token rotated from one login shares the family; reuse revokes it whole.
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
+    # SHA-256 of the opaque token (it has 256 random bits, so no salt or slow hash is needed).
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FailedAttempt(Base):
+    """One failed login or wrong code, counted per key ("login-user:alice", ...).
+
+    Append-only rows (no counters to update) so concurrent failures never race.
+    """
+
+    __tablename__ = "failed_attempts"
+    __table_args__ = (Index("ix_failed_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Outbox(OutboxMixin, Base):
+    __tablename__ = "outbox"

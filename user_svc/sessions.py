@@ -1,0 +1,167 @@
+"""Login sessions: password login with backoff, refresh-token rotation, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
+from user_svc import attempts, backoff, refresh_rules
+from user_svc.access_tokens import AccessTokens
+from user_svc.identity import username_problem
+from user_svc.models import RefreshToken, User
+from user_svc.passwords import MAX_LENGTH, Passwords
+from user_svc.refresh_rules import Verdict
+
+_MAX_IP_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+
+
+class Sessions:
+    def __init__(
+        self,
+        database: Database,
+        passwords: Passwords,
+        access_tokens: AccessTokens,
+        *,
+        refresh_ttl_seconds: int,
+        reuse_grace_seconds: int,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self._db = database
+        self._passwords = passwords
+        self._access = access_tokens
+        self._refresh_ttl = dt.timedelta(seconds=refresh_ttl_seconds)
+        self._grace = dt.timedelta(seconds=reuse_grace_seconds)
+        self._clock = clock
+
+    def login(self, username: str, password: str, client_ip: str) -> TokenPair:
+        # A username that cannot exist is not looked up, and not counted under its own key
+        # (it could be any size); the client's IP still pays for the try.
+        plausible = username_problem(username) is None and len(password) <= MAX_LENGTH
+        keys = login_keys(username if plausible else "", client_ip)
+        with self._db.read() as session:
+            check_backoff(session, keys, self._clock())
+            user = session.scalar(select(User).where(User.username == username)) if plausible else None
+        # An unknown user costs a dummy hash too, so the timing does not tell them apart.
+        if not self._passwords.verify(user.password_hash if user else None, password):
+            with self._db.transaction() as session:
+                record_login_failure(session, keys, self._clock())
+            raise Unauthenticated("INVALID_CREDENTIALS", "Wrong username or password.")
+        if not user.email_verified:
+            raise PermissionDenied("EMAIL_NOT_VERIFIED", "Verify your email address before logging in.")
+        # Parameters changed since this hash was made: store one with the current ones.
+        needs_rehash = self._passwords.needs_rehash(user.password_hash)
+        rehashed = self._passwords.hash(password) if needs_rehash else None
+        with self._db.transaction() as session:
+            attempts.clear_failures(session, attempts.login_user_key(username))
+            if rehashed:
+                session.execute(update(User).where(User.id == user.id).values(password_hash=rehashed))
+            refresh = self._new_refresh_token(session, user.id, refresh_rules.new_family_id())
+        return self._pair(user, refresh)
+
+    def refresh(self, token: str) -> TokenPair:
+        """A new pair for a live refresh token, which is used up (see refresh_rules)."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            row = session.scalar(
+                select(RefreshToken)
+                .where(RefreshToken.token_hash == refresh_rules.digest(token))
+                .with_for_update()
+            )
+            verdict = Verdict.INVALID
+            if row is not None:
+                state = refresh_rules.TokenState(row.expires_at, row.rotated_at, row.revoked_at)
+                verdict = refresh_rules.judge(state, now, self._grace)
+            if verdict is Verdict.REUSED:
+                _revoke_family(session, row.family_id, now)
+            elif verdict in (Verdict.ROTATE, Verdict.GRACE):
+                row.rotated_at = row.rotated_at or now
+                user = session.get_one(User, row.user_id)
+                refresh = self._new_refresh_token(session, user.id, row.family_id)
+        if verdict is Verdict.REUSED:
+            raise Unauthenticated(
+                "REFRESH_TOKEN_REUSED", "This refresh token was already used; log in again."
+            )
+        if verdict is Verdict.INVALID:
+            raise Unauthenticated("INVALID_REFRESH_TOKEN", "The refresh token is not valid.")
+        return self._pair(user, refresh)
+
+    def revoke(self, token: str) -> None:
+        """Logs out the token's family. An unknown token answers the same: nothing to reveal."""
+        with self._db.transaction() as session:
+            family = session.scalar(
+                select(RefreshToken.family_id).where(RefreshToken.token_hash == refresh_rules.digest(token))
+            )
+            if family is not None:
+                _revoke_family(session, family, self._clock())
+
+    def _new_refresh_token(self, session: Session, user_id: int, family_id: str) -> str:
+        now = self._clock()
+        token = refresh_rules.new_token()
+        session.add(
+            RefreshToken(
+                user_id=user_id,
+                family_id=family_id,
+                token_hash=refresh_rules.digest(token),
+                issued_at=now,
+                expires_at=now + self._refresh_ttl,
+            )
+        )
+        return token
+
+    def _pair(self, user: User, refresh: str) -> TokenPair:
+        access = self._access.issue(
+            user_id=user.id, username=user.username, email=user.email, is_staff=user.is_staff
+        )
+        return TokenPair(access=access, refresh=refresh, expires_in=self._access.ttl_seconds)
+
+
+def login_keys(username: str, client_ip: str) -> list[str]:
+    """The failure counters a login try is charged to (an empty part is not counted)."""
+    keys = [attempts.login_user_key(username)] if username else []
+    if client_ip:
+        keys.append(attempts.login_ip_key(client_ip[:_MAX_IP_LENGTH]))
+    return keys
+
+
+def check_backoff(session: Session, keys: Sequence[str], now: dt.datetime) -> None:
+    for key in keys:
+        wait = backoff.retry_after(attempts.failures_since(session, key, now - backoff.WINDOW), now)
+        if wait is not None:
+            raise ResourceExhausted(
+                "TOO_MANY_LOGIN_ATTEMPTS", "Too many failed logins; try again later.", retry_after=wait
+            )
+
+
+def record_login_failure(session: Session, keys: Sequence[str], now: dt.datetime) -> None:
+    for key in keys:
+        attempts.record_failure(session, key, now, keep=backoff.WINDOW)
+
+
+def revoke_all(session: Session, user_id: int, now: dt.datetime) -> None:
+    """Revokes every refresh token of the user (after a password change or reset)."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def _revoke_family(session: Session, family_id: str, now: dt.datetime) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
