@@ -1,0 +1,225 @@
+"""The RabbitMQ topology of the event backbone, declared by one function.
+
+The outbox relay and notify_svc's consumer both call `declare_topology` before they
+publish or consume. Declarations are idempotent, so whichever starts first creates the
+exchange, the queue and its binding, and no event is unroutable because the consumer
+has not started yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, wait
+
+import pika
+import pika.frame
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.channel import Channel
+from pika.exceptions import AMQPError
+from pika.spec import Basic
+
+from common.events import routing_key
+from taskmgr.events.v1 import events_pb2
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/protobuf"
+
+
+def dead_letter_names(exchange: str, queue: str) -> tuple[str, str]:
+    """The dead-letter exchange and queue that belong to `exchange` and `queue`."""
+    return f"{exchange}.dlx", f"{queue}.dead"
+
+
+def declare_topology(channel: BlockingChannel, *, exchange: str, queue: str, delivery_limit: int) -> None:
+    """Durable topic exchange -> quorum queue bound to `#`, with a dead-letter path.
+
+    A message the consumer rejects, or one redelivered more than `delivery_limit`
+    times, goes through `<exchange>.dlx` to `<queue>.dead`, where it stays visible.
+    """
+    dead_exchange, dead_queue = dead_letter_names(exchange, queue)
+    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    channel.exchange_declare(dead_exchange, exchange_type="fanout", durable=True)
+    channel.queue_declare(dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_bind(dead_queue, dead_exchange)
+    channel.queue_declare(
+        queue,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": dead_exchange,
+        },
+    )
+    channel.queue_bind(queue, exchange, routing_key="#")
+
+
+def connection_parameters(url: str) -> pika.URLParameters:
+    """Parameters that fail fast on a broker that is away (callers retry with backoff)."""
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = 5
+    parameters.blocked_connection_timeout = 30
+    return parameters
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker cannot be reached or dropped the connection (retry later)."""
+
+
+class ConfirmingPublisher:
+    """Publishes events with publisher confirms and a whole batch in flight.
+
+    pika's BlockingChannel waits for each confirm in turn (one round trip per event);
+    here a SelectConnection runs its ioloop on its own thread, every event of a batch
+    is sent at once, and the caller waits for all their confirms together. A message the
+    broker returns as unroutable (`mandatory`) or nacks counts as not delivered. The
+    connection is opened on first use and reopened after it is lost.
+    """
+
+    def __init__(
+        self, url: str, *, exchange: str, queue: str, delivery_limit: int, confirm_timeout: float = 30.0
+    ) -> None:
+        self._parameters = connection_parameters(url)
+        self._topology = {"exchange": exchange, "queue": queue, "delivery_limit": delivery_limit}
+        self._exchange = exchange
+        self._confirm_timeout = confirm_timeout
+        self._link: _ConfirmLink | None = None
+
+    def deliver(self, events: Sequence[events_pb2.Event]) -> list[bool]:
+        """For each event, whether the broker confirmed it. Raises BrokerUnavailable."""
+        if self._link is None or self._link.closed:
+            self._connect()
+        assert self._link is not None
+        return self._link.publish(events, self._confirm_timeout)
+
+    def close(self) -> None:
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    def _connect(self) -> None:
+        self.close()
+        try:
+            with pika.BlockingConnection(self._parameters) as connection:
+                declare_topology(connection.channel(), **self._topology)
+        except AMQPError as exc:
+            raise BrokerUnavailable(f"cannot declare the topology: {exc!r}") from exc
+        self._link = _ConfirmLink(self._parameters, self._exchange, open_timeout=self._confirm_timeout)
+
+
+class _ConfirmLink:
+    """One SelectConnection and confirm-mode channel; its callbacks run on its ioloop thread."""
+
+    def __init__(self, parameters: pika.URLParameters, exchange: str, *, open_timeout: float) -> None:
+        self._exchange = exchange
+        self._channel: Channel | None = None
+        self._ready = threading.Event()
+        self.closed = False
+        self._next_tag = 0
+        self._unconfirmed: dict[int, tuple[Future[bool], str]] = {}
+        self._returned: set[str] = set()
+        self._batch: list[Future[bool]] = []
+        self._connection = pika.SelectConnection(
+            parameters,
+            on_open_callback=self._on_connection_open,
+            on_open_error_callback=self._on_connection_gone,
+            on_close_callback=self._on_connection_gone,
+        )
+        self._thread = threading.Thread(target=self._run, name="outbox-amqp", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(open_timeout) or self._channel is None:
+            self.close()
+            raise BrokerUnavailable("could not open a confirm channel")
+
+    def publish(self, events: Sequence[events_pb2.Event], timeout: float) -> list[bool]:
+        futures: list[Future[bool]] = [Future() for _ in events]
+        # Set before checking `closed`: if the ioloop ends now, it fails this batch.
+        self._batch = futures
+        if self.closed:
+            raise BrokerUnavailable("the connection to the broker was lost")
+        self._connection.ioloop.add_callback_threadsafe(lambda: self._publish_all(events, futures))
+        wait(futures, timeout)
+        if not all(future.done() for future in futures):
+            self.close()
+        return [future.done() and future.result() for future in futures]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._connection.ioloop.add_callback_threadsafe(self._close_connection)
+        self._thread.join(timeout=10)
+
+    # Everything below runs on the ioloop thread.
+
+    def _run(self) -> None:
+        try:
+            self._connection.ioloop.start()
+        finally:
+            self.closed = True
+            self._ready.set()
+            for future in [*self._batch, *(future for future, _ in self._unconfirmed.values())]:
+                if not future.done():
+                    future.set_result(False)
+
+    def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        channel.add_on_close_callback(lambda _channel, _reason: self._close_connection())
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._on_confirm_mode(channel))
+
+    def _on_confirm_mode(self, channel: Channel) -> None:
+        self._channel = channel
+        self._ready.set()
+
+    def _on_connection_gone(self, connection: pika.SelectConnection, reason: object) -> None:
+        log.warning("broker connection closed: %r", reason)
+        connection.ioloop.stop()
+
+    def _close_connection(self) -> None:
+        if self._connection.is_closed:
+            self._connection.ioloop.stop()
+        elif not self._connection.is_closing:
+            self._connection.close()  # ends in _on_connection_gone
+
+    def _publish_all(self, events: Sequence[events_pb2.Event], futures: list[Future[bool]]) -> None:
+        for event, future in zip(events, futures, strict=True):
+            if self._channel is None or not self._channel.is_open:
+                future.set_result(False)
+                continue
+            self._next_tag += 1
+            self._unconfirmed[self._next_tag] = (future, event.id)
+            self._channel.basic_publish(
+                self._exchange,
+                routing_key(event.type),
+                event.SerializeToString(),
+                pika.BasicProperties(
+                    message_id=event.id,
+                    type=event.type,
+                    content_type=CONTENT_TYPE,
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    correlation_id=event.correlation_id or None,
+                ),
+                mandatory=True,
+            )
+
+    def _on_return(self, _channel: Channel, _method: Basic.Return, properties: pika.BasicProperties,
+                   _body: bytes) -> None:
+        # The broker sends basic.return before the ack of the same message.
+        self._returned.add(properties.message_id)
+
+    def _on_confirm(self, frame: pika.frame.Method) -> None:
+        method = frame.method
+        tags = (
+            [tag for tag in self._unconfirmed if tag <= method.delivery_tag]
+            if method.multiple
+            else [method.delivery_tag]
+        )
+        for tag in tags:
+            future, message_id = self._unconfirmed.pop(tag)
+            returned = message_id in self._returned
+            self._returned.discard(message_id)
+            future.set_result(isinstance(method, Basic.Ack) and not returned)

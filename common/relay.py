@@ -1,0 +1,212 @@
+"""The outbox relay: a background thread that delivers a service's outbox rows.
+
+It reads pending rows in id order, in batches, hands each batch to a transport and
+deletes the rows the transport confirmed (a row may hold a one-time code, so nothing
+is kept once delivered). Two transports:
+
+- RabbitMQ (`AMQP_URL` set): `common.amqp.ConfirmingPublisher`, publisher confirms with
+  the whole batch in flight, `mandatory` (a returned message is not delivered).
+- Embedded default (no `AMQP_URL`): notify_svc's internal `DeliverEvent` method over
+  gRPC, authenticated by the internal key.
+
+It is woken right after every commit that wrote an outbox row (a session event on the
+service's sessions, so service code need not remember), polls slowly as a safety net,
+and backs off exponentially with jitter while the destination is away. A user request
+never waits for it, so a broker outage never fails one.
+
+Replicas: on PostgreSQL a batch is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`,
+so two relays never publish the same row at once. Delivery is still at least once (a
+relay can die between the confirm and the delete); consumers deduplicate on event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+import grpc
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
+
+from common.amqp import ConfirmingPublisher
+from common.db import Database
+from common.grpc_client import make_channel
+from common.outbox import OutboxMixin
+from common.settings import Settings
+from taskmgr.events.v1 import events_pb2
+from taskmgr.notify.v1 import notify_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+_WROTE_OUTBOX = "taskmgr.wrote_outbox"
+
+
+class Transport(Protocol):
+    def deliver(self, events: Sequence[events_pb2.Event]) -> list[bool]:
+        """For each event, whether it was delivered; ConnectionError when unreachable."""
+
+    def close(self) -> None: ...
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        outbox_model: type[OutboxMixin],
+        transport: Transport,
+        *,
+        batch_size: int = 200,
+        poll_interval: float = 5.0,
+        backoff_base: float = 0.2,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self._database = database
+        self._model = outbox_model
+        self._transport = transport
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._listeners = [
+            ("after_flush", self._note_outbox_rows),
+            ("after_commit", self._wake_if_outbox_rows),
+            ("after_rollback", _forget_outbox_rows),
+        ]
+
+    def start(self) -> OutboxRelay:
+        for name, listener in self._listeners:
+            event.listen(self._database.sessions, name, listener)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for name, listener in self._listeners:
+            event.remove(self._database.sessions, name, listener)
+        self._stopping.set()
+        self._wakeup.set()
+        self._thread.join(timeout)
+        self._transport.close()
+
+    def drain(self) -> None:
+        """Delivers every pending row; ConnectionError if some could not be delivered."""
+        while not self._stopping.is_set() and self._relay_batch() == self._batch_size:
+            pass
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            self._wakeup.clear()
+            try:
+                self.drain()
+                failures = 0
+            except Exception as exc:  # the broker or the database is away: back off, keep the rows
+                failures += 1
+                delay = self._backoff(failures)
+                log.warning("outbox relay: %s; retrying in %.2fs", exc, delay, exc_info=failures == 1)
+                # Commits do not cut a backoff short: they would hammer a broker that is away.
+                self._stopping.wait(delay)
+                continue
+            self._wakeup.wait(self._poll_interval)
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self._backoff_max, self._backoff_base * 2 ** min(failures, 30))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not a secret)
+
+    def _relay_batch(self) -> int:
+        model = self._model
+        with self._database.transaction() as session:
+            rows = session.scalars(
+                select(model).order_by(model.id).limit(self._batch_size).with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0
+            delivered = self._transport.deliver([row.event() for row in rows])
+            done = [row.id for row, ok in zip(rows, delivered, strict=True) if ok]
+            if done:
+                session.execute(delete(model).where(model.id.in_(done)))
+        if len(done) < len(rows):
+            raise ConnectionError(f"{len(rows) - len(done)} of {len(rows)} events were not delivered")
+        return len(rows)
+
+    def _note_outbox_rows(self, session: Session, _flush_context: object) -> None:
+        # After a flush, session.new still lists what was just inserted.
+        if any(isinstance(instance, self._model) for instance in session.new):
+            session.info[_WROTE_OUTBOX] = True
+
+    def _wake_if_outbox_rows(self, session: Session) -> None:
+        if session.info.pop(_WROTE_OUTBOX, False):
+            self.wake()
+
+
+def _forget_outbox_rows(session: Session) -> None:
+    session.info.pop(_WROTE_OUTBOX, None)
+
+
+class NotifyServiceTransport:
+    """The embedded default: events go straight to notify_svc's internal DeliverEvent."""
+
+    # notify_svc refused the event itself (a malformed event): retrying cannot help, and
+    # without a broker there is no dead-letter queue, so it is logged and dropped.
+    _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
+
+    def __init__(self, address: str, *, internal_key: bytes, deadline: float) -> None:
+        self._channel = make_channel(address)
+        self._stub = notify_service_pb2_grpc.NotificationServiceStub(self._channel)
+        self._metadata = [("x-internal-key", internal_key.decode())]
+        self._deadline = deadline
+
+    def deliver(self, events: Sequence[events_pb2.Event]) -> list[bool]:
+        delivered: list[bool] = []
+        for item in events:
+            try:
+                self._stub.DeliverEvent(item, timeout=self._deadline, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                if exc.code() in self._PERMANENT:
+                    log.error("notify_svc refused event %s (%s): dropped", item.id, exc.details())
+                    delivered.append(True)
+                    continue
+                if not delivered:
+                    raise ConnectionError(f"notify_svc: {exc.code().name} {exc.details()}") from exc
+                break  # keep the order: the rest waits for the retry
+            delivered.append(True)
+        return delivered + [False] * (len(events) - len(delivered))
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def default_transport(settings: Settings) -> Transport:
+    if settings.amqp_url:
+        return ConfirmingPublisher(
+            settings.amqp_url,
+            exchange=settings.events_exchange,
+            queue=settings.notify_queue,
+            delivery_limit=settings.notify_delivery_limit,
+        )
+    return NotifyServiceTransport(
+        settings.notify_svc_addr,
+        internal_key=settings.secret("internal_key"),
+        deadline=settings.grpc_call_deadline,
+    )
+
+
+def start_outbox_relay(
+    database: Database,
+    outbox_model: type[OutboxMixin],
+    settings: Settings,
+    *,
+    transport: Transport | None = None,
+    **tuning: float,
+) -> OutboxRelay:
+    """Starts the relay of a service's outbox; register `relay.stop` with the server's on_stop."""
+    relay = OutboxRelay(database, outbox_model, transport or default_transport(settings), **tuning)
+    return relay.start()

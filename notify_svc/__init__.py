@@ -1,0 +1,1 @@
+"""notify_svc: the notification service (event consumer, email, notification log)."""

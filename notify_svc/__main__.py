@@ -1,0 +1,5 @@
+from common.service_main import run_service
+from notify_svc.server import build
+
+if __name__ == "__main__":
+    run_service("notify_svc", build)

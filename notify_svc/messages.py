@@ -1,0 +1,82 @@
+"""The emails, rendered from the event when they are sent.
+
+The log stores only the subject, so a subject never contains a code; the body (which
+may) exists only in memory, on its way to the mail server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from notify_svc import rules
+from notify_svc.rules import Contact
+from taskmgr.task.v1 import task_service_pb2
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    body: str
+
+
+def render(event_type: str, payload: Message, to: Contact) -> Email:
+    subject, body = _RENDERERS[event_type](payload)
+    return Email(to=to.email, subject=subject, body=f"Hello {to.username},\n\n{body}\n\n-- taskmgr\n")
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _status(value: int) -> str:
+    name = task_service_pb2.TaskStatus.Name(value) if value in task_service_pb2.TaskStatus.values() else ""
+    return name.removeprefix("TASK_STATUS_").replace("_", " ").lower() or "unknown"
+
+
+def _otp(payload) -> tuple[str, str]:  # noqa: ANN001
+    return (
+        "Your taskmgr verification code",
+        f"Your verification code is {payload.code}.\n"
+        f"It is valid for {_minutes(payload.lifetime_seconds)} and can be used once.",
+    )
+
+
+def _password_reset(payload) -> tuple[str, str]:  # noqa: ANN001
+    return (
+        "Your taskmgr password reset code",
+        f"Your password reset code is {payload.code}.\n"
+        f"It is valid for {_minutes(payload.lifetime_seconds)}. "
+        "If you did not ask to reset your password, ignore this email.",
+    )
+
+
+def _welcome(_payload) -> tuple[str, str]:  # noqa: ANN001
+    return "Welcome to taskmgr", "Your email address is verified and your account is ready."
+
+
+def _assigned(payload) -> tuple[str, str]:  # noqa: ANN001
+    return (
+        f"Task #{payload.task_id} was assigned to you",
+        f"You are now the assignee of task #{payload.task_id}: {payload.title}",
+    )
+
+
+def _status_changed(payload) -> tuple[str, str]:  # noqa: ANN001
+    old, new = _status(payload.old_status), _status(payload.new_status)
+    return (
+        f"Task #{payload.task_id} is now {new}",
+        f"The status of task #{payload.task_id} ({payload.title}) changed from {old} to {new}.",
+    )
+
+
+_RENDERERS = {
+    rules.OTP_REQUESTED: _otp,
+    rules.PASSWORD_RESET_REQUESTED: _password_reset,
+    rules.USER_VERIFIED: _welcome,
+    rules.TASK_ASSIGNED: _assigned,
+    rules.TASK_UPDATED: _status_changed,
+}

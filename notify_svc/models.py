@@ -1,0 +1,67 @@
+"""notify_svc's tables: the recipient directory, handled events, the notification log.
+
+A log entry is one recipient told about one event, so an event that tells two people
+(a status change seen by the creator and the assignee) has two entries, unique on
+(event_id, recipient_user_id); an event that tells nobody has one SKIPPED entry with
+no recipient. Idempotency rests on `handled_events`, whose primary key is the event id:
+it is inserted in the same transaction as the entries, so an event is logged once.
+Entries never hold a code: subject and body are rendered from the event at send time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import BigIntPK, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Recipient(Base):
+    """Who a user id is and where to write to them, fed by user.* events."""
+
+    __tablename__ = "recipients"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    username: Mapped[str] = mapped_column(String(150))
+    email: Mapped[str] = mapped_column(String(254))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class HandledEvent(Base):
+    __tablename__ = "handled_events"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NotificationStatus:
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "recipient_user_id", name="uq_notifications_event_recipient"),
+        Index("ix_notifications_recipient_id", "recipient_user_id", "id"),
+        Index("ix_notifications_event_type_id", "event_type", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    recipient_user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,80 @@
+"""Wiring: database and migrations, token verification, the notifier, the log, the
+RabbitMQ consumer (when AMQP_URL is set) and the gRPC server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
+from common.db import Database, migrate
+from common.grpc_client import make_channel
+from common.grpc_server import GrpcServer, create_server
+from common.interceptor import CallInterceptor
+from common.paging import PageTokens
+from common.settings import Settings
+from notify_svc.consumer import EventConsumer
+from notify_svc.mailer import Mailer, mailer_from
+from notify_svc.notification_log import NotificationLog
+from notify_svc.notifier import Notifier
+from notify_svc.service import NotificationServicer
+from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = notify_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
+DELIVER_EVENT = f"/{SERVICE_NAME}/DeliverEvent"
+
+
+def build(
+    settings: Settings,
+    port: int,
+    *,
+    verifier: TokenVerifier | None = None,
+    mailer: Mailer | None = None,
+    start_consumer: bool = True,
+) -> GrpcServer:
+    """notify_svc on `port` (0: any free port). With AMQP_URL it consumes the event queue
+    (unless `start_consumer` is false) and refuses DeliverEvent; without, events arrive
+    through DeliverEvent. Tests may replace the verifier and the mailer."""
+    database = Database(settings.database_url("notify_svc"), pool_size=settings.db_pool_size)
+    migrate(database, MIGRATIONS)
+
+    user_svc = make_channel(settings.user_svc_addr)
+    if verifier is None:
+        keys = JwksCache(
+            jwks_from_user_svc(user_svc, settings.grpc_call_deadline),
+            min_interval=settings.jwks_refresh_min_interval_seconds,
+        )
+        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    notifier = Notifier(
+        database,
+        mailer or mailer_from(settings),
+        send_attempts=settings.email_send_attempts,
+        retry_base_seconds=settings.email_retry_base_seconds,
+    )
+    servicer = NotificationServicer(
+        NotificationLog(database, PageTokens(settings.secret("page_token_key"))),
+        notifier,
+        direct_delivery=not settings.amqp_url,
+    )
+
+    def register(server) -> list[str]:  # noqa: ANN001
+        notify_service_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME]
+
+    server = create_server(
+        register=register,
+        interceptor=CallInterceptor(
+            verifier, internal_methods=[DELIVER_EVENT], internal_key=settings.secret("internal_key")
+        ),
+        host=settings.grpc_host,
+        port=port,
+        max_workers=settings.grpc_max_workers,
+        max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
+    server.on_stop(database.dispose)
+    server.on_stop(user_svc.close)
+    if settings.amqp_url and start_consumer:
+        # Registered last, so it stops first: no message is handled after the database closes.
+        server.on_stop(EventConsumer(settings, notifier).start().stop)
+    return server

@@ -1,0 +1,69 @@
+"""The gRPC servicer: proto <-> the notification log and the notifier."""
+
+from __future__ import annotations
+
+from google.protobuf import empty_pb2
+
+from common.context import claims_var
+from common.errors import FailedPrecondition, InvalidArgument
+from common.protoconv import to_timestamp
+from notify_svc.models import Notification, NotificationStatus
+from notify_svc.notification_log import NotificationLog
+from notify_svc.notifier import Notifier
+from notify_svc.rules import MalformedEvent
+from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+
+_STATUS = {
+    NotificationStatus.SENT: notify_service_pb2.NOTIFICATION_STATUS_SENT,
+    NotificationStatus.FAILED: notify_service_pb2.NOTIFICATION_STATUS_FAILED,
+    NotificationStatus.SKIPPED: notify_service_pb2.NOTIFICATION_STATUS_SKIPPED,
+}
+
+
+class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
+    def __init__(
+        self, notification_log: NotificationLog, notifier: Notifier, *, direct_delivery: bool
+    ) -> None:
+        self._log = notification_log
+        self._notifier = notifier
+        self._direct_delivery = direct_delivery
+
+    def ListNotifications(self, request, context):  # noqa: ANN001, N802
+        page = self._log.list(
+            claims_var.get(),
+            requested_size=request.page_size,
+            page_token=request.page_token,
+            event_type=request.event_type,
+        )
+        return notify_service_pb2.ListNotificationsResponse(
+            results=[_to_proto(entry) for entry in page.entries], next_page_token=page.next_page_token
+        )
+
+    def DeliverEvent(self, request, context):  # noqa: ANN001, N802
+        if not self._direct_delivery:
+            raise FailedPrecondition(
+                "DIRECT_DELIVERY_OFF", "Events are delivered through the message broker."
+            )
+        try:
+            self._notifier.handle(request)
+        except MalformedEvent as exc:
+            raise InvalidArgument("MALFORMED_EVENT", str(exc)) from exc
+        return empty_pb2.Empty()
+
+
+def _to_proto(entry: Notification) -> notify_service_pb2.Notification:
+    message = notify_service_pb2.Notification(
+        id=entry.id,
+        event_id=entry.event_id,
+        event_type=entry.event_type,
+        channel=entry.channel,
+        subject=entry.subject,
+        status=_STATUS[entry.status],
+        attempts=entry.attempts,
+        created_at=to_timestamp(entry.created_at),
+        sent_at=to_timestamp(entry.sent_at),
+        error=entry.error,
+    )
+    if entry.recipient_user_id is not None:
+        message.recipient_user_id = entry.recipient_user_id
+    return message

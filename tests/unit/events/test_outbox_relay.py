@@ -1,0 +1,101 @@
+"""The relay's loop against a fake transport: order, deletion, wake-up, backoff."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from common.relay import OutboxRelay
+from tests.integration.events.producer import (
+    ProducerOutbox,
+    pending,
+    producer_database,
+    record,
+    user_registered,
+)
+
+
+class RecordingTransport:
+    """Delivers everything, except what `refuse` says; raises while `away` is set."""
+
+    def __init__(self, refuse=lambda event: False) -> None:
+        self.delivered: list[str] = []
+        self.refuse = refuse
+        self.away = threading.Event()
+        self.calls = 0
+
+    def deliver(self, events):
+        self.calls += 1
+        if self.away.is_set():
+            raise ConnectionError("broker away")
+        results = [not self.refuse(event) for event in events]
+        self.delivered += [event.id for event, ok in zip(events, results) if ok]
+        return results
+
+    def close(self) -> None:
+        pass
+
+
+def eventually(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def database(tmp_path):
+    database = producer_database(f"sqlite:///{tmp_path / 'producer.db'}")
+    yield database
+    database.dispose()
+
+
+def relay_for(database, transport, **tuning) -> OutboxRelay:
+    tuning = {"poll_interval": 60.0, "backoff_base": 0.01, "backoff_max": 0.05, **tuning}
+    return OutboxRelay(database, ProducerOutbox, transport, batch_size=10, **tuning).start()
+
+
+def test_rows_are_delivered_in_order_and_deleted_without_waiting_for_the_poll(database):
+    transport = RecordingTransport()
+    relay = relay_for(database, transport)
+    try:
+        recorded = record(database, [user_registered(i) for i in range(25)])
+        eventually(lambda: len(transport.delivered) == 25)  # the poll is 60 s away: commits woke it
+        assert transport.delivered == [event.id for event in recorded]
+        assert pending(database) == 0
+    finally:
+        relay.stop()
+
+
+def test_undelivered_rows_stay_and_are_retried_with_backoff(database):
+    refused = set()
+    transport = RecordingTransport(refuse=lambda event: event.id in refused)
+    recorded = record(database, [user_registered(i) for i in range(3)])
+    refused.add(recorded[1].id)
+    relay = relay_for(database, transport)
+    try:
+        eventually(lambda: transport.calls >= 3)  # backing off and retrying the refused row
+        assert transport.delivered == [recorded[0].id, recorded[2].id]
+        assert pending(database) == 1
+        refused.clear()
+        eventually(lambda: pending(database) == 0)
+        assert transport.delivered == [event.id for event in (recorded[0], recorded[2], recorded[1])]
+    finally:
+        relay.stop()
+
+
+def test_while_the_transport_is_away_commits_succeed_and_nothing_is_lost(database):
+    transport = RecordingTransport()
+    transport.away.set()
+    relay = relay_for(database, transport)
+    try:
+        recorded = record(database, [user_registered(i) for i in range(30)])
+        eventually(lambda: transport.calls >= 3)
+        assert pending(database) == 30
+        transport.away.clear()
+        eventually(lambda: pending(database) == 0)
+        assert transport.delivered == [event.id for event in recorded]
+    finally:
+        relay.stop()
