@@ -33,7 +33,7 @@ def create_limiter(app: Flask, storage_uri: str) -> Limiter:
 
 
 def _too_many_requests(limit: RequestLimit) -> Response:
-    wait = max(1, math.ceil(limit.reset_at - time.time()))
+    wait = max(1, math.ceil(limit.window.reset_time - time.time()))
     return problem(
         429,
         f"Too many requests: at most {limit.limit}. Try again in {wait} seconds.",

@@ -175,36 +175,18 @@ def _operation(route: Route, schemas: _Schemas, comments: dict[str, str]) -> dic
 
 
 def _parameters(route: Route, schemas: _Schemas) -> list[dict[str, Any]]:
-    parameters = [
-        {
-            "name": variable.path,
-            "in": "path",
-            "required": True,
-            "schema": schemas.value(variable.field),
-            "description": schemas.description(variable.field),
-        }
-        for variable in route.path_variables
+    bindings = [
+        *((v.path, "path", schemas.value(v.field), v.field) for v in route.path_variables),
+        *((name, "query", schemas.query(f), f) for name, f in route.query_fields.items()),
+        *((name, "header", {"type": "string"}, f) for name, f in route.header_fields.items()),
     ]
-    for name, field in route.query_fields.items():
-        parameters.append(
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "schema": schemas.query(field),
-                "description": schemas.description(field),
-            }
-        )
-    for header, field in route.header_fields.items():
-        parameters.append(
-            {
-                "name": header,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": schemas.description(field),
-            }
-        )
+    parameters = []
+    for name, location, schema, field in bindings:
+        parameter = {"name": name, "in": location, "required": location == "path"}
+        parameter["schema"] = schema
+        if schemas.description(field):
+            parameter["description"] = schemas.description(field)
+        parameters.append(parameter)
     return parameters
 
 

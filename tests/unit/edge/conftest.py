@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -72,6 +73,7 @@ class ThingServicer:
         self.pb = pb
         self.requests: list = []
         self.metadata: list[dict[str, str]] = []
+        self.delay = 0.0  # seconds GetThing takes, to test deadlines
 
     def _record(self, request, context) -> None:
         self.requests.append(request)
@@ -87,6 +89,7 @@ class ThingServicer:
 
     def GetThing(self, request, context):
         self._record(request, context)
+        time.sleep(self.delay)
         thing = self.pb.Thing(
             id=request.id,
             name="kettle",

@@ -43,8 +43,7 @@ def test_path_variable_of_the_wrong_type_is_a_field_error(client):
 
 def test_query_parameters_fill_the_remaining_fields(client, servicer):
     response = client.get(
-        "/api/things/?page_size=5&kind=small&tags=x&tags=y&active=true"
-        "&due_before=2030-01-01T00:00:00Z"
+        "/api/things/?page_size=5&kind=small&tags=x&tags=y&active=true&due_before=2030-01-01T00:00:00Z"
     )
 
     assert response.status_code == 200
