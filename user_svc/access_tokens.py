@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 import uuid
-from collections.abc import Callable
 
 from common.auth import JwksCache, TokenVerifier
 from user_svc.keys import SigningKey
@@ -19,17 +18,17 @@ class AccessTokens:
         issuer: str,
         audience: str,
         ttl_seconds: int,
-        clock: Callable[[], dt.datetime],
     ) -> None:
         self._key = key
         self._previous = previous_public_keys
         self._issuer = issuer
         self._audience = audience
         self.ttl_seconds = ttl_seconds
-        self._clock = clock
 
     def issue(self, *, user_id: int, username: str, email: str, is_staff: bool) -> str:
-        now = int(self._clock().timestamp())
+        # The wall clock, not the service's injectable one: verifiers (PyJWT) check
+        # iat and exp against the wall clock too.
+        now = int(time.time())
         return self._key.sign(
             {
                 "sub": str(user_id),

@@ -62,7 +62,6 @@ def build_domain(settings: Settings, clock: Callable[[], dt.datetime] = utcnow) 
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
-        clock=clock,
     )
     codes = EmailCodes(database, otp.CodeMac(settings.secret("otp_hmac_key")), passwords, clock)
     accounts = Accounts(database, passwords, codes, PageTokens(settings.secret("page_token_key")), clock)

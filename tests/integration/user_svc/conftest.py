@@ -1,0 +1,66 @@
+"""user_svc over real gRPC (port 0), on a fresh PostgreSQL database or a SQLite file,
+migrated from empty, with a clock the tests control and a cheap argon2 cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from common.db import Database
+from common.grpc_server import GrpcServer
+from common.settings import Settings
+from tests.integration.user_svc.support import Client, FakeClock, Outboxes
+from user_svc.server import build
+
+
+@dataclass
+class RunningUserSvc:
+    server: GrpcServer
+    settings: Settings
+    clock: FakeClock
+    client: Client
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+
+def _settings(tmp_path, database_url: str) -> Settings:
+    return Settings(
+        environment="test", var_dir=tmp_path, user_svc_database_url=database_url,
+        argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, db_pool_size=4,
+    )
+
+
+def _run(settings: Settings) -> Iterator[RunningUserSvc]:
+    clock = FakeClock()
+    server = build(settings, 0, clock=clock).start()
+    database = Database(settings.database_url("user_svc"), pool_size=2)
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield RunningUserSvc(server, settings, clock, Client(channel, Outboxes(database)))
+    database.dispose()
+    server.stop(0)
+
+
+@pytest.fixture
+def svc(tmp_path, pg_url: str) -> Iterator[RunningUserSvc]:
+    """On PostgreSQL, the production database."""
+    yield from _run(_settings(tmp_path, pg_url))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_db_svc(request, tmp_path) -> Iterator[RunningUserSvc]:
+    """On PostgreSQL and on the embedded SQLite default."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'user_svc.db'}"
+    yield from _run(_settings(tmp_path, url))
+
+
+@pytest.fixture
+def client(svc: RunningUserSvc) -> Client:
+    return svc.client
