@@ -1,0 +1,93 @@
+"""Helpers of task_svc's integration tests: a fake UserService, bulk inserts, and
+reading the rich error details of a failed call."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from sqlalchemy import insert, select
+
+from common.db import Database
+from task_svc.models import Outbox, Task
+from taskmgr.events.v1 import events_pb2
+from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+# Users the fake user_svc knows: id -> email verified.
+ALICE, BOB, CAROL, UNVERIFIED, STAFF = 1, 2, 3, 4, 5
+KNOWN_USERS = {ALICE: True, BOB: True, CAROL: True, UNVERIFIED: False, STAFF: True}
+
+
+@dataclass
+class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
+    users: dict[int, bool]
+    calls: list[dict] = field(default_factory=list)
+
+    def GetUser(self, request, context):  # noqa: N802
+        self.calls.append(
+            {"id": request.id, "metadata": dict(context.invocation_metadata()),
+             "time_remaining": context.time_remaining()}
+        )
+        if request.id not in self.users:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
+        return user_service_pb2.User(
+            id=request.id, username=f"user{request.id}", email_verified=self.users[request.id]
+        )
+
+
+@dataclass
+class RunningFake:
+    servicer: FakeUserService
+    server: grpc.Server
+    port: int
+
+
+def outbox_events(database: Database) -> list[events_pb2.Event]:
+    with database.read() as session:
+        return [row.event() for row in session.scalars(select(Outbox).order_by(Outbox.id))]
+
+
+def bulk_insert(database: Database, rows: list[dict]) -> list[int]:
+    """Inserts tasks in one statement (defaults filled in); returns their ids in order."""
+    now = dt.datetime.now(dt.UTC)
+    defaults = {
+        "description": "", "status": "pending", "priority": 2, "due_date": None, "assigned_to": None,
+        "created_at": now, "updated_at": now, "version": 1,
+    }
+    with database.transaction() as session:
+        result = session.execute(
+            insert(Task).returning(Task.id, sort_by_parameter_order=True), [defaults | row for row in rows]
+        )
+        return list(result.scalars())
+
+
+def grpc_error(call, *args, **kwargs) -> grpc.RpcError:  # noqa: ANN001
+    """The RpcError that call(*args) raises (the test fails if it succeeds)."""
+    with pytest.raises(grpc.RpcError) as error:
+        call(*args, **kwargs)
+    return error.value
+
+
+def reason(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason
+    return ""
+
+
+def field_violations(error: grpc.RpcError) -> dict[str, str]:
+    status = rpc_status.from_call(error)
+    found = {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            found.update({v.field: v.description for v in bad.field_violations})
+    return found
