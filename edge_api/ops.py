@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -17,6 +18,8 @@ from prometheus_client import (
 
 from edge_api.backends import Backends
 from edge_api.errors import problem
+
+access_log = logging.getLogger("edge_api.access")
 
 
 def register_ops(app: Flask, backends: Backends) -> None:
@@ -61,8 +64,12 @@ def _register_metrics(app: Flask) -> None:
     def _observe(response: Response) -> Response:
         # The rule template, not the URL, so ids do not explode the label set.
         rule = request.url_rule.rule.rstrip("/") or "/" if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.started
         requests.labels(request.method, rule, str(response.status_code)).inc()
-        latency.labels(request.method, rule).observe(time.perf_counter() - g.started)
+        latency.labels(request.method, rule).observe(elapsed)
+        # The access log line: the route template, never the query string or headers,
+        # which may hold tokens or personal data.
+        access_log.info("%s %s %d %.1fms", request.method, rule, response.status_code, elapsed * 1000)
         return response
 
     @app.get("/metrics")
