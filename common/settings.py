@@ -21,7 +21,7 @@ DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, populate_by_name=True)
 
     environment: Literal["development", "test", "production"] = "development"
     # Development keys, SQLite files and generated secrets live here.
@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     edge_host: str = "127.0.0.1"
     edge_port: int = 8000
     edge_grpc_deadline: float = Field(5.0, gt=0)
+    # gunicorn gthread: worker processes x threads per worker.
+    edge_workers: int = Field(2, ge=1, alias="WEB_CONCURRENCY")
+    edge_threads: int = Field(8, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []
     ratelimit_storage_uri: str = "memory://"
     # Proxies in front of the edge whose X-Forwarded-For may be trusted (0 = none).

@@ -19,9 +19,8 @@ _settings = load_settings()
 
 bind = f"{_settings.edge_host}:{_settings.edge_port}"
 worker_class = "gthread"
-# WEB_CONCURRENCY is the conventional knob (Heroku, gunicorn's own default reads it).
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("EDGE_THREADS", "8"))
+workers = _settings.edge_workers  # env WEB_CONCURRENCY, the conventional knob
+threads = _settings.edge_threads
 preload_app = False
 timeout = 30  # a stuck worker is restarted; every gRPC call has a far shorter deadline
 graceful_timeout = 10
