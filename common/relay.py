@@ -76,7 +76,7 @@ class OutboxRelay:
         self._listeners = [
             ("after_flush", self._note_outbox_rows),
             ("after_commit", self._wake_if_outbox_rows),
-            ("after_rollback", _forget_outbox_rows),
+            ("after_rollback", self._forget_outbox_rows),
         ]
 
     def start(self) -> OutboxRelay:
@@ -146,9 +146,8 @@ class OutboxRelay:
         if session.info.pop(_WROTE_OUTBOX, False):
             self.wake()
 
-
-def _forget_outbox_rows(session: Session) -> None:
-    session.info.pop(_WROTE_OUTBOX, None)
+    def _forget_outbox_rows(self, session: Session) -> None:
+        session.info.pop(_WROTE_OUTBOX, None)
 
 
 class NotifyServiceTransport:
