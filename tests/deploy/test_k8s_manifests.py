@@ -1,0 +1,176 @@
+"""deploy/k8s/, checked without a cluster: each resource against the Kubernetes schemas
+(kubernetes-validate ships them; strict: unknown fields are errors), and agreement with
+the code (commands, settings, ports, probes, Services, the production settings check)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_validate import utils as kubernetes_validate
+
+from common.settings import DEFAULT_PORTS, Settings
+from tests.deploy.manifests import (
+    EDGE,
+    K8S_DIR,
+    KNOWN_VARS,
+    MODULES,
+    REPO,
+    grpc_service_name,
+    k8s_documents,
+    k8s_resources,
+    module_of,
+    settings_from,
+)
+
+KUBERNETES_VERSION = "1.30"
+DOCUMENTS = k8s_documents()
+DEPLOYMENTS = {
+    module_of(deployment["spec"]["template"]["spec"]["containers"][0]["command"]): deployment
+    for deployment in k8s_resources("Deployment")
+}
+[CONFIG_MAP] = k8s_resources("ConfigMap")
+SECRETS = {s["metadata"]["name"]: s for s in k8s_resources("Secret")}
+
+
+def container(module: str) -> dict[str, Any]:
+    [only] = DEPLOYMENTS[module]["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def pod_environment(module: str) -> dict[str, str]:
+    """What the container's process sees: the ConfigMap, then its own env entries."""
+    spec = container(module)
+    env: dict[str, str] = {}
+    for source in spec.get("envFrom", []):
+        assert source["configMapRef"]["name"] == CONFIG_MAP["metadata"]["name"]
+        env.update(CONFIG_MAP["data"])
+    for entry in spec.get("env", []):
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        else:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            env[entry["name"]] = SECRETS[ref["name"]]["stringData"][ref["key"]]
+    return env
+
+
+@pytest.mark.parametrize("path", sorted(DOCUMENTS), ids=lambda path: path.name)
+def test_each_resource_validates_against_the_kubernetes_schema(path: Path) -> None:
+    assert DOCUMENTS[path], f"{path.name} holds no resource"
+    for resource in DOCUMENTS[path]:
+        try:
+            kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(map(str, error.path))
+            name = f"{resource['kind']}/{resource['metadata']['name']}"
+            pytest.fail(f"{path.name} {name}: {where}: {error.message}")
+        # No schema means a typo in kind or apiVersion, not a pass.
+        except kubernetes_validate.SchemaNotFoundError as error:
+            pytest.fail(error.message)
+        assert resource["metadata"].get("namespace", "taskmgr") == "taskmgr"
+
+
+def test_the_schema_check_rejects_an_unknown_field() -> None:
+    """Guards the check above: strict validation does catch a misplaced field."""
+    resource = copy.deepcopy(DEPLOYMENTS["user_svc"])
+    resource["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(path.name for path in DOCUMENTS)
+    assert kustomization["namespace"] == "taskmgr"
+
+
+def test_every_service_of_the_product_is_deployed_with_replicas() -> None:
+    assert set(DEPLOYMENTS) == set(MODULES)
+    for module, deployment in DEPLOYMENTS.items():
+        assert (REPO / module / "__main__.py").is_file(), f"python -m {module}: no {module}/__main__.py"
+        # Stateless, and notify_svc's replicas are competing consumers of one queue.
+        assert deployment["spec"]["replicas"] >= 2, module
+        assert container(module)["image"] == "taskmgr", "one image (kustomization.yaml names its registry)"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_environment_holds_only_real_settings_and_passes_the_production_check(module: str) -> None:
+    env = pod_environment(module)
+    unknown = set(env) - KNOWN_VARS
+    assert not unknown, f"{module}: read neither by common/settings.py nor by the code: {sorted(unknown)}"
+    settings = settings_from(env)  # raises as the process would at start
+    assert settings.environment == "production"
+
+
+def test_secrets_hold_placeholders_only_and_every_reference_resolves() -> None:
+    for secret in SECRETS.values():
+        for key, value in secret["stringData"].items():
+            assert "REPLACE_ME" in value, f"{secret['metadata']['name']}.{key} must stay a placeholder"
+    for module in MODULES:
+        pod_environment(module)  # a missing Secret key raises KeyError
+        for volume in DEPLOYMENTS[module]["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in SECRETS
+
+
+@pytest.mark.parametrize("module", sorted(DEFAULT_PORTS))
+def test_grpc_services_are_probed_and_reached_on_their_ports(module: str) -> None:
+    spec = container(module)
+    env = pod_environment(module)
+    port = int(env.get(f"{module.upper()}_PORT", DEFAULT_PORTS[module]))
+    assert env["GRPC_HOST"] == "0.0.0.0"
+    assert [p["containerPort"] for p in spec["ports"]] == [port]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert spec[probe]["grpc"]["port"] == port, probe
+    # Ready means this service (not just the process) serves: the name it registers.
+    assert spec["readinessProbe"]["grpc"]["service"] == grpc_service_name(module)
+    [service] = [s for s in k8s_resources("Service") if s["metadata"]["name"] == module.replace("_", "-")]
+    pod_labels = DEPLOYMENTS[module]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert [p["port"] for p in service["spec"]["ports"]] == [port]
+    assert service["spec"]["clusterIP"] == "None", "headless, so gRPC clients balance over the pods"
+    host = f"{service['metadata']['name']}.taskmgr.svc.cluster.local"
+    assert CONFIG_MAP["data"][f"{module.upper()}_ADDR"] == f"dns:///{host}:{port}"
+
+
+def test_the_edge_is_probed_over_http_and_exposed() -> None:
+    spec = container(EDGE)
+    port = int(pod_environment(EDGE).get("EDGE_PORT", Settings().edge_port))
+    assert pod_environment(EDGE)["EDGE_HOST"] == "0.0.0.0"
+    assert [(p["name"], p["containerPort"]) for p in spec["ports"]] == [("http", port)]
+    assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    [service] = [s for s in k8s_resources("Service") if s["metadata"]["name"] == "edge-api"]
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    [ingress] = k8s_resources("Ingress")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == "edge-api"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_pods_run_locked_down_with_bounded_resources(module: str) -> None:
+    pod = DEPLOYMENTS[module]["spec"]["template"]["spec"]
+    spec = container(module)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert spec["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"cpu", "memory"} <= spec["resources"]["requests"].keys()
+    assert "memory" in spec["resources"]["limits"]
+    # Graceful stop: longer than the server's own grace after SIGTERM.
+    assert pod["terminationGracePeriodSeconds"] > Settings().grpc_shutdown_grace_seconds
+    # A read-only root filesystem needs a writable /tmp (Python, gunicorn).
+    assert any(m["mountPath"] == "/tmp" for m in spec["volumeMounts"])
+
+
+def test_only_user_svc_mounts_the_signing_key() -> None:
+    key_path = Path(CONFIG_MAP["data"]["JWT_PRIVATE_KEY_FILE"])
+    for module in MODULES:
+        mounts = [m for m in container(module)["volumeMounts"] if m["name"] == "jwt-key"]
+        if module == "user_svc":
+            assert [m["mountPath"] for m in mounts] == [str(key_path.parent)]
+        else:
+            assert not mounts, f"{module} must not hold the signing key"
