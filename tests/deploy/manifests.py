@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from common.settings import DEFAULT_PORTS, Settings
@@ -15,8 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 K8S_DIR = REPO / "deploy" / "k8s"
 
-PACKAGES = ("common", "user_svc", "task_svc", "notify_svc", "edge_api")
-SETTINGS_VARS = {name.upper() for name in Settings.model_fields}
+# The project's packages, as pyproject.toml declares them ("common*" -> "common").
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+_PACKAGE_PATTERNS = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+PACKAGES = tuple(pattern.rstrip("*") for pattern in _PACKAGE_PATTERNS)
+# Environment variable -> Settings field (the field's name upper-cased, or its alias).
+SETTINGS_FIELDS = {(field.alias or name).upper(): name for name, field in Settings.model_fields.items()}
+SETTINGS_VARS = set(SETTINGS_FIELDS)
 # Read outside Settings (gunicorn's conventions, prometheus_client's multiprocess mode...).
 _ENVIRON_READ = re.compile(r"os\.environ(?:\.get\(|\[)[\"']([A-Z][A-Z0-9_]*)[\"']")
 CODE_VARS = {
@@ -83,4 +90,9 @@ def k8s_resources(kind: str) -> list[dict[str, Any]]:
 
 def settings_from(env: dict[str, str]) -> Settings:
     """Settings as a process given exactly `env` would build them (validated)."""
-    return Settings(**{name.lower(): value for name, value in env.items() if name in SETTINGS_VARS})
+    with pytest.MonkeyPatch.context() as patch:
+        for name in SETTINGS_VARS:
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return Settings()

@@ -15,6 +15,7 @@ from tests.deploy.manifests import (
     EDGE,
     KNOWN_VARS,
     REPO,
+    REQUIRED_PLACEHOLDER,
     interpolate,
     load_compose,
     module_of,
@@ -76,7 +77,7 @@ def test_secrets_are_required_or_clearly_development_values(service: str) -> Non
     for key, value in environment(service).items():
         password = urlsplit(value).password if "://" in value else None
         for secret in filter(None, [value if key in secret_fields else None, password]):
-            assert secret.startswith("dev-only") or secret == "required-from-environment", (
+            assert secret.startswith("dev-only") or secret == REQUIRED_PLACEHOLDER, (
                 f"{service} {key}: a secret must be ${{VAR:?...}} or a dev-only-... value"
             )
 
