@@ -1,5 +1,6 @@
 """user_svc over real gRPC (port 0), on a fresh PostgreSQL database or a SQLite file,
-migrated from empty, with a clock the tests control and a cheap argon2 cost."""
+migrated from empty, with a clock the tests control (it only moves forward) and a
+cheap argon2 cost."""
 
 from __future__ import annotations
 
@@ -45,10 +46,11 @@ def _run(settings: Settings) -> Iterator[RunningUserSvc]:
     server.stop(0)
 
 
-@pytest.fixture
-def svc(tmp_path, pg_url: str) -> Iterator[RunningUserSvc]:
-    """On PostgreSQL, the production database."""
-    yield from _run(_settings(tmp_path, pg_url))
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory, postgres) -> Iterator[RunningUserSvc]:
+    """On a fresh PostgreSQL database, shared by a module's tests (each makes its own
+    users, addresses and client IPs, so they do not meet)."""
+    yield from _run(_settings(tmp_path_factory.mktemp("user_svc"), postgres.create_database()))
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -61,6 +63,6 @@ def any_db_svc(request, tmp_path) -> Iterator[RunningUserSvc]:
     yield from _run(_settings(tmp_path, url))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(svc: RunningUserSvc) -> Client:
     return svc.client

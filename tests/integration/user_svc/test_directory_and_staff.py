@@ -1,0 +1,132 @@
+"""Profiles, the user directory (paging, who sees which email), GetUser, and the
+create-staff operator command (once as the real `python -m user_svc` process, then
+in-process: starting Python is slow)."""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import grpc
+import pytest
+
+from taskmgr.user.v1 import user_service_pb2 as pb
+from tests.integration.user_svc.support import PASSWORD, bearer, failure
+from user_svc.server import build_domain
+from user_svc.staff import StaffError, create_staff
+
+STAFF_PASSWORD = "operators choose long ones"
+
+
+@pytest.fixture(scope="module")
+def staff(svc):
+    """A staff user made by `python -m user_svc create-staff`, the password on stdin."""
+    name = f"staff{uuid.uuid4().hex[:6]}"
+    environment = {
+        **os.environ, "ENVIRONMENT": "test", "VAR_DIR": str(svc.settings.var_dir),
+        "USER_SVC_DATABASE_URL": svc.settings.user_svc_database_url, "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_COST_KIB": "1024",
+    }
+    command = ["create-staff", "--username", name, "--email", f"{name.upper()}@example.com"]
+    done = subprocess.run(
+        [sys.executable, "-m", "user_svc", *command],
+        input=STAFF_PASSWORD + "\n", env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created staff user" in done.stdout
+    tokens = svc.client.login(name, STAFF_PASSWORD)
+    return svc.client.stub.GetProfile(pb.GetProfileRequest(), metadata=bearer(tokens.access)), tokens.access
+
+
+def test_create_staff_makes_a_verified_staff_user(staff):
+    user, _ = staff
+    assert user.is_staff and user.email_verified
+    assert user.email == user.email.lower()
+
+
+@pytest.fixture(scope="module")
+def domain(svc):
+    built = build_domain(svc.settings)
+    yield built
+    built.database.dispose()
+
+
+def never_asked() -> str:
+    raise AssertionError("promoting asks for no password")
+
+
+def test_create_staff_promotes_an_existing_user_whose_address_matches(client, domain):
+    user = client.verified_user()
+    with pytest.raises(StaffError, match="another email"):
+        create_staff(domain, user.username, "someone-else@example.com", never_asked)
+    assert "promoted" in create_staff(domain, user.username, user.email.upper(), never_asked)
+    access = client.login(user.username).access
+    assert client.stub.GetProfile(pb.GetProfileRequest(), metadata=bearer(access)).is_staff
+
+
+def test_create_staff_refuses_a_weak_password_and_a_taken_address(client, domain):
+    name = f"staff{uuid.uuid4().hex[:6]}"
+    with pytest.raises(StaffError, match="too common"):
+        create_staff(domain, name, f"{name}@example.com", lambda: "password1")
+    taken = client.verified_user()
+    with pytest.raises(StaffError, match="another user"):
+        create_staff(domain, name, taken.email, lambda: STAFF_PASSWORD)
+
+
+def test_list_users_pages_by_id_and_shows_other_emails_only_to_staff(client, staff):
+    _, staff_access = staff
+    for _ in range(3):
+        client.verified_user()
+    me = client.verified_user()
+    my_auth = bearer(client.login(me.username).access)
+
+    seen, token = [], ""
+    while True:
+        page = client.stub.ListUsers(pb.ListUsersRequest(page_size=2, page_token=token), metadata=my_auth)
+        assert len(page.results) <= 2
+        seen.extend(page.results)
+        token = page.next_page_token
+        if not token:
+            break
+    ids = [user.id for user in seen]
+    assert ids == sorted(set(ids)) and me.id in ids and len(ids) >= 5
+    assert [user.username for user in seen if user.HasField("email")] == [me.username]
+
+    as_staff = client.stub.ListUsers(pb.ListUsersRequest(page_size=100), metadata=bearer(staff_access))
+    assert all(user.HasField("email") for user in as_staff.results)
+    assert client.stub.GetUser(pb.GetUserRequest(id=me.id), metadata=bearer(staff_access)).email == me.email
+
+
+def test_list_users_refuses_bad_paging(client):
+    auth = bearer(client.login(client.verified_user().username).access)
+    first = client.stub.ListUsers(pb.ListUsersRequest(page_size=1), metadata=auth)
+    tampered = first.next_page_token[:-2] + ("AA" if not first.next_page_token.endswith("AA") else "BB")
+    error = failure(client.stub.ListUsers, pb.ListUsersRequest(page_token=tampered), metadata=auth)
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
+    error = failure(client.stub.ListUsers, pb.ListUsersRequest(page_size=-1), metadata=auth)
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_SIZE")
+    assert len(client.stub.ListUsers(pb.ListUsersRequest(page_size=1000), metadata=auth).results) <= 100
+
+
+def test_get_user_of_an_unknown_id_is_404(client):
+    auth = bearer(client.login(client.verified_user().username).access)
+    for missing in (0, -5, 2**62):
+        error = failure(client.stub.GetUser, pb.GetUserRequest(id=missing), metadata=auth)
+        assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
+
+
+def test_update_profile_bounds_names(client):
+    auth = bearer(client.login(client.verified_user().username).access)
+    error = failure(
+        client.stub.UpdateProfile,
+        pb.UpdateProfileRequest(first_name="x" * 151, last_name="line\nbreak"),
+        metadata=auth,
+    )
+    assert (error.code, set(error.fields)) == (grpc.StatusCode.INVALID_ARGUMENT, {"first_name", "last_name"})
+    cleared = client.stub.UpdateProfile(pb.UpdateProfileRequest(first_name=""), metadata=auth)
+    assert cleared.first_name == ""
+
+
+def test_the_password_is_not_echoed_anywhere_in_the_user(client):
+    user, _ = client.register(password=PASSWORD)
+    assert PASSWORD not in str(user)

@@ -1,0 +1,118 @@
+"""Login failures and backoff, refresh rotation within and after the grace, logout,
+and password changes."""
+
+import uuid
+
+import grpc
+
+from taskmgr.user.v1 import user_service_pb2 as pb
+from tests.integration.user_svc.support import PASSWORD, bearer, failure
+
+
+def fresh_ip() -> str:
+    return f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+
+
+def refresh(client, token: str):  # noqa: ANN201
+    return client.stub.RefreshToken(pb.RefreshTokenRequest(refresh=token))
+
+
+def test_wrong_password_and_unknown_user_are_the_same_401(client):
+    user = client.verified_user()
+    wrong_password = failure(client.login, user.username, "not the password")
+    unknown_user = failure(client.login, f"nobody{uuid.uuid4().hex[:8]}", PASSWORD)
+    absurd_user = failure(client.login, "x" * 5000, PASSWORD)
+    for error in (wrong_password, unknown_user, absurd_user):
+        assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, "INVALID_CREDENTIALS")
+
+
+def test_an_unverified_address_gets_no_token(client):
+    user, _ = client.register()
+    error = failure(client.login, user.username)
+    assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "EMAIL_NOT_VERIFIED")
+
+
+def test_backoff_per_username_after_five_failures_even_for_the_right_password(svc, client):
+    user = client.verified_user()
+    for _ in range(5):
+        failure(client.login, user.username, "wrong guess", ip=fresh_ip())  # a botnet: new IP each time
+    blocked = failure(client.login, user.username, PASSWORD, ip=fresh_ip())
+    assert (blocked.code, blocked.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_LOGIN_ATTEMPTS")
+    assert 25 <= blocked.retry_after <= 30
+    svc.clock.advance(seconds=31)
+    assert client.login(user.username, ip=fresh_ip()).access  # no permanent lockout
+
+
+def test_backoff_per_client_ip_across_usernames(svc, client):
+    ip = fresh_ip()
+    for _ in range(5):
+        failure(client.login, f"spray{uuid.uuid4().hex[:8]}", "Winter2024!", ip=ip)
+    user = client.verified_user()
+    blocked = failure(client.login, user.username, ip=ip)
+    assert blocked.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert client.login(user.username, ip=fresh_ip()).access  # the user, elsewhere, is not blocked
+    svc.clock.advance(seconds=31)
+    failure(client.login, "spray-again", "Winter2024!", ip=ip)  # the 6th failure: one minute
+    assert 55 <= failure(client.login, user.username, ip=ip).retry_after <= 60
+
+
+def test_refresh_within_the_grace_answers_again_in_the_same_family(client):
+    user = client.verified_user()
+    first = client.login(user.username)
+    a = refresh(client, first.refresh)
+    b = refresh(client, first.refresh)  # a concurrent refresh of the same client
+    assert a.refresh != b.refresh and b.access
+    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh=a.refresh))  # logout covers both
+    assert failure(refresh, client, b.refresh).reason == "INVALID_REFRESH_TOKEN"
+
+
+def test_reuse_after_the_grace_revokes_every_token_of_the_family_only(svc, client):
+    user = client.verified_user()
+    stolen = client.login(user.username)
+    other_device = client.login(user.username)
+    newer = refresh(client, stolen.refresh)
+    svc.clock.advance(seconds=svc.settings.refresh_reuse_grace_seconds + 1)
+    error = failure(refresh, client, stolen.refresh)
+    assert (error.code, error.reason) == (grpc.StatusCode.UNAUTHENTICATED, "REFRESH_TOKEN_REUSED")
+    assert failure(refresh, client, newer.refresh).reason == "INVALID_REFRESH_TOKEN"
+    assert refresh(client, other_device.refresh).access
+
+
+def test_refresh_tokens_expire_after_seven_days(svc, client):
+    user = client.verified_user()
+    tokens = client.login(user.username)
+    svc.clock.advance(days=7)
+    assert failure(refresh, client, tokens.refresh).reason == "INVALID_REFRESH_TOKEN"
+
+
+def test_unknown_refresh_tokens(client):
+    assert failure(refresh, client, "made-up").code == grpc.StatusCode.UNAUTHENTICATED
+    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh="made-up"))  # answers OK: reveals nothing
+    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh=""))
+
+
+def test_change_password_errors(client):
+    user = client.verified_user()
+    auth = bearer(client.login(user.username).access)
+
+    def change(old: str, new: str):  # noqa: ANN202
+        request = pb.ChangePasswordRequest(old_password=old, new_password=new)
+        return client.stub.ChangePassword(request, metadata=auth + [("x-client-ip", fresh_ip())])
+
+    wrong_old = failure(change, "not my password", "a fine new passphrase")
+    assert (wrong_old.code, wrong_old.reason, set(wrong_old.fields)) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "WRONG_PASSWORD", {"old_password"},
+    )
+    for weak in ("short", "qwerty123", f"{user.username.upper()}!2024"):
+        error = failure(change, PASSWORD, weak)
+        assert (error.reason, set(error.fields)) == ("INVALID_ARGUMENT", {"new_password"})
+    assert failure(client.stub.ChangePassword, pb.ChangePasswordRequest()).reason == "TOKEN_MISSING"
+
+
+def test_wrong_old_passwords_count_as_failed_logins(client):
+    user = client.verified_user()
+    auth = bearer(client.login(user.username).access)
+    request = pb.ChangePasswordRequest(old_password="guess", new_password="a fine new passphrase")
+    for _ in range(5):
+        failure(client.stub.ChangePassword, request, metadata=auth + [("x-client-ip", fresh_ip())])
+    assert failure(client.login, user.username, ip=fresh_ip()).code == grpc.StatusCode.RESOURCE_EXHAUSTED
