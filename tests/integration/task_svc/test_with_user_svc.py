@@ -1,0 +1,78 @@
+"""task_svc wired as in production: a real user_svc (in-process, on its own PostgreSQL
+database) signs the tokens, serves the JWKS that task_svc verifies them with, and
+answers the assignee checks made with the caller's forwarded token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+
+from common.db import Database
+from common.settings import Settings
+from task_svc.server import build as build_task_svc
+from taskmgr.task.v1 import task_service_pb2 as pb
+from taskmgr.task.v1 import task_service_pb2_grpc
+from tests.integration.task_svc.support import field_violations, grpc_error, reason
+from tests.integration.user_svc.support import Client, Outboxes, bearer
+from tests.support.tokens import TestIssuer
+from user_svc.server import build as build_user_svc
+
+
+@dataclass
+class Services:
+    users: Client
+    tasks: task_service_pb2_grpc.TaskServiceStub
+
+
+@pytest.fixture(scope="module")
+def services(postgres, tmp_path_factory) -> Iterator[Services]:  # noqa: ANN001
+    settings = Settings(
+        environment="test", var_dir=tmp_path_factory.mktemp("services"),
+        user_svc_database_url=postgres.create_database(), task_svc_database_url=postgres.create_database(),
+        argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, grpc_call_deadline=2.0,
+    )
+    user_svc = build_user_svc(settings, 0).start()
+    # task_svc finds user_svc through settings, as it does in production (no overrides).
+    task_svc = build_task_svc(settings.model_copy(update={"user_svc_addr": f"127.0.0.1:{user_svc.port}"}), 0)
+    task_svc.start()
+    user_db = Database(settings.user_svc_database_url, pool_size=1)
+    with (
+        grpc.insecure_channel(f"127.0.0.1:{user_svc.port}") as user_channel,
+        grpc.insecure_channel(f"127.0.0.1:{task_svc.port}") as task_channel,
+    ):
+        users = Client(user_channel, Outboxes(user_db))
+        yield Services(users, task_service_pb2_grpc.TaskServiceStub(task_channel))
+    task_svc.stop(0)
+    user_db.dispose()
+    user_svc.stop(0)
+
+
+def signed_in(users: Client) -> tuple[int, list[tuple[str, str]]]:
+    user = users.verified_user()
+    return user.id, bearer(users.login(user.username).access)
+
+
+def test_tokens_of_user_svc_are_accepted_and_assignment_asks_it(services: Services) -> None:
+    _alice, alice = signed_in(services.users)
+    bob_id, bob = signed_in(services.users)
+    unverified, _email = services.users.register()
+
+    task = services.tasks.CreateTask(pb.CreateTaskRequest(task=pb.Task(title="t")), metadata=alice)
+    assigned = services.tasks.AssignTask(pb.AssignTaskRequest(id=task.id, user_id=bob_id), metadata=alice)
+    assert assigned.assigned_to == bob_id
+    assert services.tasks.GetTask(pb.GetTaskRequest(id=task.id), metadata=bob).id == task.id
+
+    for user_id, problem in [(unverified.id, "verified"), (unverified.id + 1000, "No user")]:
+        request = pb.AssignTaskRequest(id=task.id, user_id=user_id)
+        error = grpc_error(services.tasks.AssignTask, request, metadata=alice)
+        assert (error.code(), reason(error)) == (grpc.StatusCode.INVALID_ARGUMENT, "ASSIGNEE_INVALID")
+        assert problem in field_violations(error)["user_id"]
+
+
+def test_a_forged_token_is_refused(services: Services) -> None:
+    forged = TestIssuer().metadata(1)  # well formed, but not signed by user_svc's key
+    error = grpc_error(services.tasks.ListTasks, pb.ListTasksRequest(), metadata=forged)
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
