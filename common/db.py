@@ -13,7 +13,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -94,10 +94,18 @@ class Database:
         self.engine.dispose()
 
 
+# Any fixed number: advisory locks are scoped to the current database.
+_MIGRATION_LOCK_KEY = 0x7461736B6D6772  # "taskmgr"
+
+
 def migrate(database: Database, migrations_dir: Path) -> None:
     """Brings the schema to the newest revision (`alembic upgrade head`)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     with database.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together: one migrates, the others wait here (the lock is
+            # released at commit) and then find the schema at head.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
