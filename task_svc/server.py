@@ -11,8 +11,10 @@ from common.grpc_client import make_channel
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
 from common.paging import PageTokens
+from common.relay import start_outbox_relay
 from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
+from task_svc.models import Outbox
 from task_svc.service import TaskServicer
 from task_svc.tasks import Tasks
 from taskmgr.task.v1 import task_service_pb2, task_service_pb2_grpc
@@ -59,4 +61,6 @@ def build(
     )
     server.on_stop(database.dispose)
     server.on_stop(user_svc.close)
+    # Registered last, so it stops first (on_stop callbacks run in reverse).
+    server.on_stop(start_outbox_relay(database, Outbox, settings).stop)
     return server

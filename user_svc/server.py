@@ -11,12 +11,14 @@ from common.db import Database, migrate, utcnow
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
 from common.paging import PageTokens
+from common.relay import start_outbox_relay
 from common.settings import Settings
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc import keys, otp
 from user_svc.access_tokens import AccessTokens
 from user_svc.accounts import Accounts
 from user_svc.email_codes import EmailCodes
+from user_svc.models import Outbox
 from user_svc.passwords import Passwords
 from user_svc.service import UserService
 from user_svc.sessions import Sessions
@@ -94,4 +96,6 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
         max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
     server.on_stop(domain.database.dispose)
+    # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
+    server.on_stop(start_outbox_relay(domain.database, Outbox, settings).stop)
     return server
