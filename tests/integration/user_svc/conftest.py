@@ -29,10 +29,16 @@ class RunningUserSvc:
         return f"127.0.0.1:{self.server.port}"
 
 
+# Nothing listens on port 1: the outbox relay cannot deliver (it retries in the
+# background), so the events stay in the outbox for the tests to read.
+UNREACHABLE = "127.0.0.1:1"
+
+
 def _settings(tmp_path, database_url: str) -> Settings:
     return Settings(
         environment="test", var_dir=tmp_path, user_svc_database_url=database_url,
         argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, db_pool_size=4,
+        notify_svc_addr=UNREACHABLE, amqp_url="",
     )
 
 

@@ -25,7 +25,7 @@ def staff(svc):
     environment = {
         **os.environ, "ENVIRONMENT": "test", "VAR_DIR": str(svc.settings.var_dir),
         "USER_SVC_DATABASE_URL": svc.settings.user_svc_database_url, "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_COST_KIB": "1024",
+        "ARGON2_MEMORY_COST_KIB": "1024", "NOTIFY_SVC_ADDR": svc.settings.notify_svc_addr, "AMQP_URL": "",
     }
     command = ["create-staff", "--username", name, "--email", f"{name.upper()}@example.com"]
     done = subprocess.run(
