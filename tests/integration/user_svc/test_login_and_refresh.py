@@ -4,9 +4,12 @@ and password changes."""
 import uuid
 
 import grpc
+from sqlalchemy import select
 
 from taskmgr.user.v1 import user_service_pb2 as pb
 from tests.integration.user_svc.support import PASSWORD, bearer, failure
+from user_svc.models import User
+from user_svc.server import build_domain
 
 
 def fresh_ip() -> str:
@@ -116,3 +119,16 @@ def test_wrong_old_passwords_count_as_failed_logins(client):
     for _ in range(5):
         failure(client.stub.ChangePassword, request, metadata=auth + [("x-client-ip", fresh_ip())])
     assert failure(client.login, user.username, ip=fresh_ip()).code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_login_rehashes_a_password_hashed_with_other_parameters(svc, client):
+    user = client.verified_user()
+    stronger = build_domain(svc.settings.model_copy(update={"argon2_time_cost": 2}))
+    try:
+        stronger.sessions.login(user.username, PASSWORD, client_ip="")
+        with stronger.database.read() as session:
+            stored = session.scalar(select(User.password_hash).where(User.id == user.id))
+    finally:
+        stronger.database.dispose()
+    assert ",t=2," in stored
+    assert client.login(user.username).access  # the new hash still verifies
