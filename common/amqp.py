@@ -17,7 +17,7 @@ import pika
 import pika.frame
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.channel import Channel
-from pika.exceptions import AMQPError
+from pika.exceptions import AMQPError, ConnectionClosedByClient
 from pika.spec import Basic
 
 from common.events import routing_key
@@ -176,7 +176,8 @@ class _ConfirmLink:
         self._ready.set()
 
     def _on_connection_gone(self, connection: pika.SelectConnection, reason: object) -> None:
-        log.warning("broker connection closed: %r", reason)
+        if not isinstance(reason, ConnectionClosedByClient):
+            log.warning("broker connection lost: %r", reason)
         connection.ioloop.stop()
 
     def _close_connection(self) -> None:
