@@ -57,11 +57,10 @@ class Passwords:
         """Whether `password` matches; with no hash, spends the same time and says no."""
         with self._slots:
             try:
-                return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
-                    password_hash
-                )
+                matched = self._hasher.verify(password_hash or self._dummy_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
+        return matched and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
