@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def run_service(name: str, build: Callable[[Settings, int], GrpcServer]) -> None:
     """Builds the service on its configured port, serves until SIGTERM, stops gracefully."""
     settings = load_settings()
+    settings.require_production_settings(name)
     configure_logging(name, settings.log_level)
     server = build(settings, settings.port(name)).start()
     log.info("%s serving", name, extra={"port": server.port, "host": settings.grpc_host})

@@ -13,11 +13,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICES = ("user_svc", "task_svc", "notify_svc")
 DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
+# What each process must be given in production, where development would generate a key
+# under var/ or print emails to the console.
+PRODUCTION_NEEDS = {
+    "user_svc": ("jwt_private_key_file", "otp_hmac_key", "page_token_key"),
+    "task_svc": ("page_token_key",),
+    "notify_svc": ("page_token_key", "smtp_host"),
+    "edge_api": (),
+}
 
 
 class Settings(BaseSettings):
@@ -112,23 +120,25 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @model_validator(mode="after")
-    def _production_needs_real_secrets(self) -> Settings:
+    def production_problems(self, service: str) -> list[str]:
+        """What `service` lacks to run in production (development has fallbacks for all)."""
         if self.environment != "production":
-            return self
-        missing = [
-            name
-            for name, value in (
-                ("JWT_PRIVATE_KEY_FILE", self.jwt_private_key_file),
-                ("OTP_HMAC_KEY", self.otp_hmac_key.get_secret_value()),
-                ("PAGE_TOKEN_KEY", self.page_token_key.get_secret_value()),
-                ("SMTP_HOST", self.smtp_host),
-            )
-            if not value
-        ]
+            return []
+        needed = list(PRODUCTION_NEEDS.get(service, ()))
+        if not self.amqp_url and service in ("user_svc", "task_svc", "notify_svc"):
+            needed.append("internal_key")  # the direct event transport is authenticated by it
+        missing = []
+        for name in needed:
+            value = getattr(self, name)
+            if not (value.get_secret_value() if isinstance(value, SecretStr) else value):
+                missing.append(name.upper())
+        return missing
+
+    def require_production_settings(self, service: str) -> None:
+        """Stops the process with a clear message when production settings are missing."""
+        missing = self.production_problems(service)
         if missing:
-            raise ValueError(f"production needs these settings: {', '.join(missing)}")
-        return self
+            sys.exit(f"taskmgr {service}: production needs these settings: {', '.join(missing)}")
 
     def database_url(self, service: str) -> str:
         url = getattr(self, f"{service}_database_url")

@@ -25,6 +25,7 @@ class EdgeServer(BaseApplication):
 
 
 def main() -> None:
+    load_settings().require_production_settings("edge_api")
     EdgeServer().run()
 
 

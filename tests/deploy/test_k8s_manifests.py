@@ -103,6 +103,7 @@ def test_environment_holds_only_real_settings_and_passes_the_production_check(mo
     assert not unknown, f"{module}: read neither by common/settings.py nor by the code: {sorted(unknown)}"
     settings = settings_from(env)  # raises as the process would at start
     assert settings.environment == "production"
+    assert settings.production_problems(module) == []
 
 
 def test_secrets_hold_placeholders_only_and_every_reference_resolves() -> None:

@@ -22,9 +22,24 @@ def test_configured_secret_wins(tmp_path):
     assert Settings(var_dir=tmp_path, page_token_key="configured").secret("page_token_key") == b"configured"
 
 
-def test_production_refuses_development_fallbacks():
-    with pytest.raises(ValidationError, match="JWT_PRIVATE_KEY_FILE"):
-        Settings(environment="production")
+def test_production_refuses_development_fallbacks_per_service():
+    settings = Settings(environment="production")
+    assert settings.production_problems("user_svc") == [
+        "JWT_PRIVATE_KEY_FILE", "OTP_HMAC_KEY", "PAGE_TOKEN_KEY", "INTERNAL_KEY"
+    ]
+    assert settings.production_problems("notify_svc") == ["PAGE_TOKEN_KEY", "SMTP_HOST", "INTERNAL_KEY"]
+    assert settings.production_problems("edge_api") == []
+    with pytest.raises(SystemExit, match="task_svc: production needs these settings: PAGE_TOKEN_KEY"):
+        settings.require_production_settings("task_svc")
+
+
+def test_a_broker_makes_the_internal_key_unnecessary():
+    settings = Settings(environment="production", amqp_url="amqp://broker", page_token_key="k")
+    assert settings.production_problems("task_svc") == []
+
+
+def test_development_needs_nothing_in_production_terms():
+    assert Settings(environment="development").production_problems("user_svc") == []
 
 
 def test_lists_come_comma_separated_from_the_environment(monkeypatch):
