@@ -83,7 +83,13 @@ def create_server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         interceptors=[interceptor],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Clients re-resolve DNS when a connection ends: recycling connections every few
+            # minutes lets round-robin clients find new replicas after a scale-up.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
+        ],
     )
     service_names = list(register(server))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
