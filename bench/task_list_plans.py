@@ -1,0 +1,170 @@
+"""Does a page of a user's task list cost the same with 1,000 and 1,000,000 tasks?
+
+Creates a temporary PostgreSQL database (dropped at the end), migrates task_svc's
+schema, fills it with generate_series, and for 1,000 and then 1,000,000 tasks times
+task_svc's own listing query (task_svc.listing, the default ordering, one non-staff
+user) and prints its EXPLAIN (ANALYZE, BUFFERS). For contrast it also times the naive
+"created_by = me OR assigned_to = me" form of the same page.
+
+    .venv/bin/python bench/task_list_plans.py     # BENCH_PG_ADMIN_URL to use another server
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
+
+from sqlalchemy import create_engine, or_, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from common.db import Database, migrate  # noqa: E402
+from task_svc.list_query import parse_list_query  # noqa: E402
+from task_svc.listing import fetch_page, page_query  # noqa: E402
+from task_svc.models import Task  # noqa: E402
+from task_svc.permissions import Viewer  # noqa: E402
+from task_svc.server import MIGRATIONS  # noqa: E402
+
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+USERS = 50  # each user creates ~1/50 and is assigned ~1/60 of all tasks
+PROBE = Viewer(user_id=7, is_staff=False)
+PAGE = 20
+RUNS = 400
+
+# Task g: creator and assignee spread over USERS, one in five unassigned, a third
+# without due date, created one second after task g-1.
+FILL = text("""
+    INSERT INTO tasks (title, description, status, priority, due_date, created_by, assigned_to,
+                       created_at, updated_at, version)
+    SELECT 'task ' || g, 'generated task number ' || g,
+           (ARRAY['pending', 'in_progress', 'done', 'cancelled'])[1 + g % 4], 1 + g % 4,
+           CASE WHEN g % 3 = 0 THEN NULL ELSE timestamptz '2026-06-01' + (g % 97) * interval '1 day' END,
+           1 + (g * 7919) % CAST(:users AS bigint),
+           CASE WHEN g % 5 = 0 THEN NULL ELSE 1 + (g * 104729) % CAST(:users AS bigint) END,
+           timestamptz '2026-01-01' + g * interval '1 second',
+           timestamptz '2026-01-01' + g * interval '1 second', 1
+    FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
+""")
+
+
+def fill(database: Database, first: int, last: int) -> float:
+    """Inserts tasks first..last; the secondary indexes are rebuilt afterwards, which is
+    much faster than maintaining them row by row."""
+    started = time.perf_counter()
+    with database.engine.connect() as connection:
+        connection.execute(text("SET synchronous_commit = off"))
+        connection.execute(text("SET maintenance_work_mem = '256MB'"))
+        indexes = connection.execute(text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tasks' AND indexname LIKE 'ix_%'"
+        )).all()
+        for name, _definition in indexes:
+            connection.execute(text(f'DROP INDEX "{name}"'))
+        connection.execute(FILL, {"first": first, "last": last, "users": USERS})
+        for _name, definition in indexes:
+            connection.execute(text(definition))
+        connection.commit()
+    with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE tasks"))
+    return time.perf_counter() - started
+
+
+def timed(run, runs: int = RUNS) -> tuple[float, float, float]:  # noqa: ANN001
+    """Minimum, median and p95 of `run` in milliseconds, after a warm-up. On a busy
+    machine the minimum is the steadiest measure of the work itself."""
+    for _ in range(runs // 10):
+        run()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return samples[0], statistics.median(samples), samples[int(len(samples) * 0.95)]
+
+
+def explain(database: Database, statement, params: dict | None = None, *, generic: bool = False) -> list[str]:  # noqa: ANN001
+    """The plan; `generic`: the parameter-independent plan a prepared statement may switch to
+    (psycopg prepares a statement after its fifth execution)."""
+    with database.engine.connect() as connection:
+        if generic:
+            connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+        compiled = statement.compile(dialect=connection.dialect)
+        sql = "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)
+        return [row[0] for row in connection.exec_driver_sql(sql, compiled.construct_params(params or {}))]
+
+
+def server_side(database: Database, statement, params: dict) -> tuple[float, int]:  # noqa: ANN001
+    """PostgreSQL's own median execution time (ms) over RUNS runs, and the buffers touched."""
+    times, buffers = [], 0
+    for _ in range(RUNS // 4):
+        plan = explain(database, statement, params)
+        times.append(float(next(line for line in plan if line.startswith("Execution Time")).split()[2]))
+        buffers = int(next(line for line in plan if "Buffers: shared" in line).split("hit=")[1].split()[0])
+    return statistics.median(times), buffers
+
+
+def naive_or_statement(limit: int):  # noqa: ANN201
+    mine = or_(Task.created_by == PROBE.user_id, Task.assigned_to == PROBE.user_id)
+    return select(Task).where(mine).order_by(Task.created_at.desc(), Task.id.desc()).limit(limit)
+
+
+def measure(database: Database, total: int) -> dict[str, float]:
+    query = parse_list_query(PROBE, {})
+    staff_query = parse_list_query(Viewer(user_id=1, is_staff=True), {})
+    with database.read() as session:
+        first_page, position = fetch_page(session, query, None, PAGE)
+        assert len(first_page) == PAGE and position is not None
+        results = {
+            "first page": timed(lambda: fetch_page(session, query, None, PAGE)),
+            "next page": timed(lambda: fetch_page(session, query, position, PAGE)),
+            "staff first page": timed(lambda: fetch_page(session, staff_query, None, PAGE)),
+            "naive OR first page": timed(lambda: list(session.scalars(naive_or_statement(PAGE + 1)))),
+        }
+    statement, params = page_query(query, None, PAGE + 1)
+    executed, buffers = server_side(database, statement, params)
+    print(f"\n=== {total:,} tasks ===")
+    print("  round trip through SQLAlchemy (ms):")
+    for name, (fastest, median, p95) in results.items():
+        print(f"    {name:<22} min {fastest:6.3f}   median {median:6.3f}   p95 {p95:6.3f}")
+    print(f"  first page inside PostgreSQL: median execution {executed:.3f} ms, {buffers} buffers")
+    print("  EXPLAIN (ANALYZE, BUFFERS) of the first page (task_svc's query):")
+    print("\n".join("    " + line for line in explain(database, statement, params)))
+    if total >= 1_000_000:
+        print("  the same, with the generic plan of a prepared statement:")
+        print("\n".join("    " + line for line in explain(database, statement, params, generic=True)))
+        print("  EXPLAIN (ANALYZE, BUFFERS) of the naive OR form, for contrast:")
+        print("\n".join("    " + line for line in explain(database, naive_or_statement(PAGE + 1))))
+    summary = {f"{name} (min)": fastest for name, (fastest, _median, _p95) in results.items()}
+    return summary | {"first page in PostgreSQL": executed, "first page buffers": buffers}
+
+
+def main() -> None:
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tm_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    database = Database(url, pool_size=2)
+    try:
+        migrate(database, MIGRATIONS)
+        print(f"filled 1,000 tasks in {fill(database, 1, 1_000):.1f} s")
+        small = measure(database, 1_000)
+        print(f"\nfilled up to 1,000,000 tasks in {fill(database, 1_001, 1_000_000):.1f} s")
+        large = measure(database, 1_000_000)
+        print("\n=== 1,000,000 vs 1,000 tasks (target for task_svc's first page: <= 1.2x) ===")
+        for key in small:
+            print(f"  {key:<28} {small[key]:8.3f} -> {large[key]:8.3f}   {large[key] / small[key]:5.2f}x")
+    finally:
+        database.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
