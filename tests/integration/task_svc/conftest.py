@@ -40,6 +40,9 @@ def settings(tmp_path, pg_url: str, fake_users) -> Settings:
     return Settings(
         environment="test", var_dir=tmp_path, task_svc_database_url=pg_url,
         user_svc_addr=f"127.0.0.1:{fake_users.port}", grpc_call_deadline=2.0, db_pool_size=8,
+        # Nothing listens there, so the outbox relay delivers nothing and the tests can
+        # read every event the service recorded.
+        notify_svc_addr="127.0.0.1:1",
     )
 
 
