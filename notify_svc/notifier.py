@@ -42,20 +42,19 @@ class Notifier:
         payload = rules.unpack(event)
         contact = rules.contact_in(event.type, payload)
         user_ids = rules.recipients(event.type, payload)
-        contacts: dict[int, Contact] = {}
+        if not user_ids:
+            # Nothing to send, so nothing to check first: the insert of the event id decides.
+            return self._record(event, contact, [_entry(event, status=NotificationStatus.SKIPPED)])
         with self._database.read() as session:
             if session.get(HandledEvent, event.id) is not None:
                 return False
-            if user_ids:
-                contacts = {
-                    row.user_id: Contact(row.user_id, row.username, row.email)
-                    for row in session.scalars(select(Recipient).where(Recipient.user_id.in_(user_ids)))
-                }
+            contacts = {
+                row.user_id: Contact(row.user_id, row.username, row.email)
+                for row in session.scalars(select(Recipient).where(Recipient.user_id.in_(user_ids)))
+            }
         if contact is not None:
             contacts[contact.user_id] = contact  # the event itself is the newest word
         entries = [self._notify(event, payload, user_id, contacts.get(user_id)) for user_id in user_ids]
-        if not entries:
-            entries = [_entry(event, status=NotificationStatus.SKIPPED, recipient_user_id=None)]
         return self._record(event, contact, entries)
 
     def _notify(
