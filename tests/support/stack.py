@@ -31,14 +31,10 @@ import notify_svc.server
 import task_svc.server
 import user_svc.server
 from common.amqp import dead_letter_names
-from common.db import Database
 from common.grpc_server import GrpcServer
-from common.relay import OutboxRelay, start_outbox_relay
 from common.settings import Settings
 from edge_api.app import create_app
-from task_svc.models import Outbox as TaskOutbox
 from tests.support.infra import PostgresServer, RabbitMQ
-from user_svc.models import Outbox as UserOutbox
 
 _CODE = re.compile(r"code is (\d{6})\b")
 PASSWORD = "correct horse battery staple 42"
@@ -148,8 +144,6 @@ class Stack:
                 "notify_svc_addr": f"127.0.0.1:{self.notify_svc.port}",
             }
         )
-        self._start_relay("user_svc", UserOutbox)
-        self._start_relay("task_svc", TaskOutbox)
         self.app: Flask = create_app(self.settings)
 
     @property
@@ -191,13 +185,3 @@ class Stack:
         server.start()
         self._stoppers.append(lambda: server.stop(0))
         return server
-
-    def _start_relay(self, service: str, outbox: type) -> OutboxRelay:
-        # The services' build() does not start their outbox relay (yet): the stack runs
-        # one per producer on a database handle of its own. Its commits are not the
-        # service's, so the relay is not woken by them and polls often instead.
-        database = Database(self.settings.database_url(service), pool_size=2)
-        relay = start_outbox_relay(database, outbox, self.settings, poll_interval=0.05)
-        self._stoppers.append(database.dispose)
-        self._stoppers.append(relay.stop)
-        return relay
