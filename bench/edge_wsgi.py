@@ -1,0 +1,51 @@
+"""gunicorn gthread vs granian on the same path and the same backends, to choose the edge's server.
+
+    .venv/bin/python bench/edge_wsgi.py [--seconds 10]
+
+Starts the services once (as bench/edge_load.py does), then for each server in turn:
+starts the edge (2 workers x 8 threads, from WEB_CONCURRENCY / EDGE_THREADS), runs the
+floor (GET /api/tasks/{id}/) and the task list with wrk, prints them, stops the edge.
+Needs `pip install granian==2.8.7` in the venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from edge_load import (
+    Processes,
+    list_and_floor,
+    print_result,
+    seed,
+    start_edge,
+    start_services,
+    temporary_databases,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="edge_wsgi_"))
+    processes = Processes(work)
+    with temporary_databases("user_svc", "task_svc", "notify_svc") as databases:
+        try:
+            stack = start_services(processes, databases, work / "var")
+            seeded = None
+            for server in ("gunicorn", "granian"):
+                start_edge(stack, server)
+                seeded = seeded or seed(stack, databases)
+                listed, floor = list_and_floor(stack, seeded, args.seconds)
+                print(f"-- {server}")
+                print_result(floor)
+                print_result(listed)
+                processes.stop(stack.edge)
+        finally:
+            processes.stop_all()
+
+
+if __name__ == "__main__":
+    main()
