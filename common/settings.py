@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(4, ge=1)
     # Concurrent hashes allowed, so a login flood cannot exhaust memory.
     password_hash_concurrency: int = Field(4, ge=1)
+    # A hash that waits longer than this for a slot is refused (429) rather than queued.
+    password_hash_queue_seconds: float = Field(2.0, gt=0)
 
     # Events. Without AMQP_URL the outbox relay hands events to notify_svc over gRPC.
     amqp_url: str = ""

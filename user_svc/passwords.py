@@ -8,11 +8,15 @@ parameters, at most `concurrency` hashes at a time so a login flood cannot exhau
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from common.errors import ResourceExhausted
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -39,23 +43,47 @@ def password_problems(password: str, username: str = "") -> list[str]:
 
 
 class Passwords:
-    """argon2id hashing behind a bounded semaphore."""
+    """argon2id hashing behind a bounded semaphore.
 
-    def __init__(self, *, time_cost: int, memory_cost_kib: int, parallelism: int, concurrency: int) -> None:
+    A call that cannot get a slot within `queue_seconds` is shed with RESOURCE_EXHAUSTED
+    (429 with Retry-After) instead of queueing until the caller's deadline runs out.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_cost_kib: int,
+        parallelism: int,
+        concurrency: int,
+        queue_seconds: float = 2.0,
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism
         )
         self._slots = threading.BoundedSemaphore(concurrency)
+        self._queue_seconds = queue_seconds
         # Checked against when the username is unknown, so that answer takes as long.
         self._dummy_hash = self.hash("not a real password, only spends the time")
 
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self._queue_seconds):
+            raise ResourceExhausted(
+                "SERVER_BUSY", "Too many password checks at once; try again shortly.", retry_after=1
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     def hash(self, password: str) -> str:
-        with self._slots:
+        with self._slot():
             return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether `password` matches; with no hash, spends the same time and says no."""
-        with self._slots:
+        with self._slot():
             try:
                 matched = self._hasher.verify(password_hash or self._dummy_hash, password)
             except (VerificationError, InvalidHashError):

@@ -50,6 +50,7 @@ def passwords_from(settings: Settings) -> Passwords:
         memory_cost_kib=settings.argon2_memory_cost_kib,
         parallelism=settings.argon2_parallelism,
         concurrency=settings.password_hash_concurrency,
+        queue_seconds=settings.password_hash_queue_seconds,
     )
 
 

@@ -44,3 +44,19 @@ def test_a_hash_made_with_other_parameters_needs_rehash(passwords):
     stronger = Passwords(time_cost=2, memory_cost_kib=1024, parallelism=1, concurrency=1)
     assert passwords.needs_rehash(stronger.hash("correct horse battery"))
     assert not passwords.needs_rehash(passwords.hash("correct horse battery"))
+
+
+def test_a_full_hashing_queue_sheds_load_with_retry_after():
+    from common.errors import ResourceExhausted
+
+    busy = Passwords(time_cost=1, memory_cost_kib=1024, parallelism=1, concurrency=1, queue_seconds=0.05)
+    busy._slots.acquire()  # another request holds the only slot
+    try:
+        with pytest.raises(ResourceExhausted) as caught:
+            busy.hash("correct horse battery")
+        assert caught.value.reason == "SERVER_BUSY"
+        assert caught.value.retry_after == 1
+    finally:
+        busy._slots.release()
+    # Once the slot is free again, hashing works.
+    assert busy.verify(busy.hash("correct horse battery"), "correct horse battery")
