@@ -29,7 +29,7 @@ $(INSTALLED): pyproject.toml requirements.lock
 proto: $(GENERATED)
 
 # Python stubs, mypy stubs, and one descriptor set with source info (comments become docs).
-$(GENERATED): $(PROTOS) $(INSTALLED)
+$(GENERATED): $(PROTOS) | $(INSTALLED)
 	rm -rf gen && mkdir -p gen
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m grpc_tools.protoc \
 	  -Iprotos -I"$$($(BIN)/python -c 'import google.api.annotations_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')" \
