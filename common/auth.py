@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jwt
 
 from common.errors import Unauthenticated
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,15 @@ class TokenVerifier:
 def _invalid(why: str) -> Unauthenticated:
     log.info("token refused: %s", why)
     return Unauthenticated("TOKEN_INVALID", "The access token is not valid.")
+
+
+def verifier_from_user_svc(channel, settings: Settings) -> TokenVerifier:  # noqa: ANN001
+    """How services other than user_svc check tokens: against its JWKS, cached by kid."""
+    keys = JwksCache(
+        jwks_from_user_svc(channel, settings.grpc_call_deadline),
+        min_interval=settings.jwks_refresh_min_interval_seconds,
+    )
+    return TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
 def jwks_from_user_svc(channel, deadline: float) -> Callable[[], list[dict]]:  # noqa: ANN001

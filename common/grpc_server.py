@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.interceptor import CallInterceptor
+from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +71,16 @@ def create_server(
     *,
     register: Callable[[grpc.Server], Iterable[str]],
     interceptor: CallInterceptor,
-    host: str = "127.0.0.1",
+    settings: Settings,
     port: int = 0,
-    max_workers: int = 16,
-    max_concurrent_rpcs: int = 256,
 ) -> GrpcServer:
-    """A server with `register`'s servicers (it returns their full service names).
-
-    Port 0 binds a free port; the bound port is in the result.
+    """A server with `register`'s servicers (it returns their full service names), sized
+    and bound by `settings`. Port 0 binds a free port; the bound port is in the result.
     """
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers, thread_name_prefix="grpc"),
         interceptors=[interceptor],
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         options=[
             ("grpc.so_reuseport", 0),
             # Clients re-resolve DNS when a connection ends: recycling connections every few
@@ -97,7 +95,8 @@ def create_server(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{settings.grpc_host}:{port}"
+    bound = server.add_insecure_port(address)
     if bound == 0:
-        raise RuntimeError(f"could not bind {host}:{port}")
+        raise RuntimeError(f"could not bind {address}")
     return GrpcServer(server, bound, health_servicer, service_names)

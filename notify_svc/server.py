@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
+from common.auth import TokenVerifier, verifier_from_user_svc
 from common.db import Database, migrate
 from common.grpc_client import make_channel
 from common.grpc_server import GrpcServer, create_server
@@ -39,12 +39,7 @@ def build(
     migrate(database, MIGRATIONS)
 
     user_svc = make_channel(settings.user_svc_addr)
-    if verifier is None:
-        keys = JwksCache(
-            jwks_from_user_svc(user_svc, settings.grpc_call_deadline),
-            min_interval=settings.jwks_refresh_min_interval_seconds,
-        )
-        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = verifier or verifier_from_user_svc(user_svc, settings)
 
     notifier = Notifier(
         database,
@@ -67,10 +62,8 @@ def build(
         interceptor=CallInterceptor(
             verifier, internal_methods=[DELIVER_EVENT], internal_key=settings.secret("internal_key")
         ),
-        host=settings.grpc_host,
+        settings=settings,
         port=port,
-        max_workers=settings.grpc_max_workers,
-        max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
     server.on_stop(database.dispose)
     server.on_stop(user_svc.close)

@@ -91,10 +91,8 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
     server = create_server(
         register=register,
         interceptor=CallInterceptor(domain.access_tokens.verifier()),
-        host=settings.grpc_host,
+        settings=settings,
         port=port,
-        max_workers=settings.grpc_max_workers,
-        max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
     server.on_stop(domain.database.dispose)
     # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
