@@ -66,6 +66,7 @@ class Notifier:
                 error=f"no email address known for user {user_id}",
             )
         assert payload is not None  # recipients() names nobody without a payload
+        received_at = utcnow()  # the entry exists from now on, though it commits after sending
         email = render(event.type, payload, contact)
         outcome = send_with_retries(
             self._mailer, email, attempts=self._send_attempts, base_delay=self._retry_base_seconds
@@ -79,6 +80,7 @@ class Notifier:
             status=NotificationStatus.SENT if outcome.sent else NotificationStatus.FAILED,
             attempts=outcome.attempts,
             error=outcome.error,
+            created_at=received_at,
             sent_at=utcnow() if outcome.sent else None,
         )
 

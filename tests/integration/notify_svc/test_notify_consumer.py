@@ -69,6 +69,7 @@ def test_an_otp_goes_from_the_outbox_to_the_mailbox_and_the_log_keeps_no_code(
     [entry] = log_entries(settings)
     assert (entry.event_id, entry.recipient_user_id) == (event.id, 41)
     assert (entry.status, entry.attempts) == ("sent", 1)
+    assert entry.created_at <= entry.sent_at  # the entry dates from receipt, not from its commit
     assert "730215" not in repr(vars(entry))
 
 
