@@ -1,0 +1,117 @@
+"""README.md's walkthroughs, run as written against the product started like `make run`.
+
+Every command of the "Walkthrough (REST)" and "Walkthrough (gRPC" sections runs in bash
+(curl, jq, grpcurl), in order, with only the ports and the emailed code swapped in. Each
+REST step must answer the status its comment promises (2xx when it promises none) and
+what a reader is shown to expect; a command this test has no expectation for fails it,
+so the README and the product cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import pytest
+
+from tests.support.processes import ProcessStack
+from tests.system import readme
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
+
+README_EMAIL = "alice@example.com"
+
+
+def _json(outcome: readme.Outcome) -> dict:
+    return json.loads(outcome.stdout)
+
+
+def _task_is_listed(outcome: readme.Outcome) -> bool:
+    return any(task["title"] == "Write the README" for task in _json(outcome)["results"])
+
+
+# What each README step shows a reader, by (method, path): the status and a check of the body.
+REST_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] = {
+    ("POST", "/api/users/register/"): (
+        201,
+        lambda o: _json(o)["username"] == "alice" and _json(o)["email_verified"] is False,
+    ),
+    ("POST", "/api/users/verify_otp/"): (200, lambda o: "verified" in _json(o)["detail"]),
+    # `ACCESS=$(... | jq -r .access)`: the token itself, a JWT.
+    ("POST", "/api/token/"): (200, lambda o: o.stdout.count(".") == 2 and o.stdout.startswith("eyJ")),
+    ("GET", "/api/users/profile/"): (200, lambda o: _json(o)["email_verified"] is True),
+    ("POST", "/api/tasks/"): (
+        201,
+        lambda o: _json(o)["title"] == "Write the README" and _json(o)["priority"] == "high",
+    ),
+    ("GET", "/api/tasks/"): (200, _task_is_listed),
+    ("POST", "/api/tasks/1/assign/"): (200, lambda o: _json(o)["assigned_to"] == 1),
+    ("GET", "/api/logs/"): (200, lambda o: isinstance(_json(o)["results"], list)),
+}
+
+# The gRPC walkthrough prints no status: what each command's output must contain.
+GRPC_STEPS: dict[str, Callable[[str], bool]] = {
+    " list": lambda out: {"taskmgr.user.v1.UserService", "grpc.health.v1.Health"} <= set(out.split()),
+    "describe taskmgr.task.v1.TaskService": lambda out: "rpc ListTasks" in out and "rpc AssignTask" in out,
+    "grpc.health.v1.Health/Check": lambda out: json.loads(out) == {"status": "SERVING"},
+    "TaskService/ListTasks": lambda out: any(
+        task["title"] == "Write the README" for task in json.loads(out)["results"]
+    ),
+}
+
+
+def _commands(heading: str) -> list[readme.Command]:
+    blocks = readme.code_blocks(readme.section(heading), "sh")
+    assert blocks, f"no ```sh block under '{heading}'"
+    return [command for block in blocks for command in readme.commands(block)]
+
+
+@pytest.fixture(scope="module")
+def shell_variables() -> dict[str, str]:
+    """What the reader's shell carries from one command to the next (ACCESS)."""
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+
+
+def test_rest_walkthrough(process_stack: ProcessStack, shell_variables: dict[str, str]):
+    commands = _commands("Walkthrough (REST)")
+    steps = [(command.method, command.path) for command in commands]
+    assert set(steps) == set(REST_STEPS), "README REST steps changed: update REST_STEPS with what they show"
+
+    for command in commands:
+        code = process_stack.verification_code(README_EMAIL) if readme.EXAMPLE_CODE in command.text else None
+        outcome = readme.run(readme.for_stack(command, process_stack, code), shell_variables)
+        status, shows = REST_STEPS[(command.method, command.path)]
+        where = f"README step `{command.text}` ({command.note!r}) answered {outcome.status}: {outcome.stdout}"
+        assert outcome.status == status, where
+        if command.documented_status is not None:
+            assert outcome.status == command.documented_status, where
+        assert shows(outcome), where
+        if command.assigns:
+            shell_variables[command.assigns] = outcome.stdout
+
+
+def test_documented_error_example(process_stack: ProcessStack, shell_variables: dict[str, str]):
+    """The problem-details example (registering a taken username) is what the edge answers."""
+    (example,) = readme.code_blocks(readme.section("Walkthrough (REST)"), "json")
+    documented = json.loads(example)
+    register = next(c for c in _commands("Walkthrough (REST)") if c.path == "/api/users/register/")
+    outcome = readme.run(readme.for_stack(register, process_stack), shell_variables)
+
+    answered = _json(outcome)
+    assert outcome.status == documented["status"]
+    assert set(answered) == set(documented)
+    assert {k: answered[k] for k in ("type", "title", "status", "code")} == {
+        k: documented[k] for k in ("type", "title", "status", "code")
+    }
+    assert set(answered["errors"]) == set(documented["errors"])
+
+
+def test_grpc_walkthrough(process_stack: ProcessStack, shell_variables: dict[str, str]):
+    assert "ACCESS" in shell_variables, "runs after the REST walkthrough, whose token it uses"
+    commands = _commands("Walkthrough (gRPC")
+    assert len(commands) == len(GRPC_STEPS), "README gRPC steps changed: update GRPC_STEPS"
+    for command, (marker, shows) in zip(commands, GRPC_STEPS.items(), strict=True):
+        assert marker in command.text, f"README gRPC step `{command.text}` is not the expected `{marker}`"
+        outcome = readme.run(readme.for_stack(command, process_stack), shell_variables)
+        assert shows(outcome.stdout), f"README step `{command.text}` printed:\n{outcome.stdout}"
