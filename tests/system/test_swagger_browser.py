@@ -1,0 +1,129 @@
+"""Swagger UI in a real headless Chromium (Debian's package, driven by Selenium and chromedriver).
+
+A reader opens /swagger/, sees every operation of /swagger.json, pastes their token into
+"Authorize", and runs `GET /api/tasks/` with "Try it out" -> "Execute": the answer is 200
+and shows the task they created. The page is kept as test-artifacts/swagger.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.processes import REPO, ProcessStack
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = REPO / "test-artifacts" / "swagger.png"
+WAIT = 20  # seconds for the page to render or answer
+
+
+def _browser_or_skip() -> None:
+    """Installs Debian's chromium when missing and apt can; skips only when neither works."""
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"],
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Chromium and chromedriver are missing and `apt-get install` could not install them")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator:
+    _browser_or_skip()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",  # runs as root in CI
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        "--window-size=1400,2000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_swagger_ui_lists_authorizes_and_runs_list_tasks(browser, process_stack: ProcessStack, new_account):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    account = new_account("swagger")
+    title = f"Shown in Swagger {account.username}"
+    created = requests.post(
+        f"{process_stack.edge_url}/api/tasks/", json={"title": title}, headers=account.headers, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    document = requests.get(f"{process_stack.edge_url}/swagger.json", timeout=10).json()
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    wait = WebDriverWait(browser, WAIT)
+
+    browser.get(f"{process_stack.edge_url}/swagger/")
+    wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
+    listed = {
+        (
+            block.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text.strip().upper(),
+            block.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"),
+        )
+        for block in browser.find_elements(By.CSS_SELECTOR, ".opblock")
+    }
+    assert listed == documented
+
+    # Authorize: the bearer scheme takes the token as it is.
+    browser.find_element(By.CSS_SELECTOR, "button.authorize").click()
+    token_input = wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, ".modal-ux input")))
+    token_input.send_keys(account.access)
+    browser.find_element(By.CSS_SELECTOR, ".modal-ux .auth-btn-wrapper button.authorize").click()
+    authorized = (By.CSS_SELECTOR, ".modal-ux .auth-container h6")
+    wait.until(shown.text_to_be_present_in_element(authorized, "Authorized"))
+    browser.find_element(By.CSS_SELECTOR, ".modal-ux button.btn-done").click()
+
+    # Try it out -> Execute on GET /api/tasks/.
+    operation = browser.find_element(
+        By.XPATH,
+        "//div[contains(@class, 'opblock-get')]"
+        "[.//*[contains(@class, 'opblock-summary-path') and @data-path='/api/tasks/']]",
+    )
+    operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    wait.until(lambda _: operation.find_elements(By.CSS_SELECTOR, "button.try-out__btn"))[0].click()
+    wait.until(lambda _: operation.find_elements(By.CSS_SELECTOR, "button.execute"))[0].click()
+    status = wait.until(
+        lambda _: operation.find_elements(By.CSS_SELECTOR, ".live-responses-table tbody .response-col_status")
+    )[0]
+    body = operation.find_element(By.CSS_SELECTOR, ".live-responses-table .response-col_description pre")
+    browser.execute_script("arguments[0].scrollIntoView()", status)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))
+
+    assert status.text.strip() == "200", f"Swagger UI's call answered {status.text}: {body.text}"
+    assert title in body.text
+    # Swagger UI shows the request it sent as a curl command.
+    curl = operation.find_element(By.CSS_SELECTOR, ".curl").text
+    assert f"Bearer {account.access}" in curl, "the call did not carry the authorized token"
