@@ -72,8 +72,7 @@ def build_document(routes: list[Route], comments: dict[str, str]) -> dict[str, A
         while operation["operationId"] in operation_ids:
             operation["operationId"] += "_"
         operation_ids.add(operation["operationId"])
-        path = re.sub(r"\{([^}=]+)=[^}]*\}", r"{\1}", route.template)  # {name=*} -> {name}
-        paths.setdefault(path, {})[route.verb.lower()] = operation
+        paths.setdefault(_openapi_path(route), {})[route.verb.lower()] = operation
     services = {route.service.full_name: route.service for route in routes}
     return {
         "openapi": "3.0.3",
@@ -145,9 +144,27 @@ def _operation(route: Route, schemas: Schemas, comments: dict[str, str]) -> dict
     return operation
 
 
+def _path_parameter_names(route: Route) -> dict[str, str]:
+    """Each path variable's parameter name: its leaf field (`task.id` -> `id`), unless two
+    variables of the route share a leaf. OpenAPI holds `/tasks/{id}/` and `/tasks/{task.id}/`
+    to be one path that must not appear twice, and tools reject a dotted parameter name."""
+    leaves = [variable.path.rsplit(".", 1)[-1] for variable in route.path_variables]
+    return {
+        variable.path: leaf if leaves.count(leaf) == 1 else variable.rule_name
+        for variable, leaf in zip(route.path_variables, leaves, strict=True)
+    }
+
+
+def _openapi_path(route: Route) -> str:
+    names = _path_parameter_names(route)
+    # {task.id} -> {id}, {name=*} -> {name}
+    return re.sub(r"\{([^}=]+)(?:=[^}]*)?\}", lambda match: "{" + names[match[1]] + "}", route.template)
+
+
 def _parameters(route: Route, schemas: Schemas) -> list[dict[str, Any]]:
+    names = _path_parameter_names(route)
     bindings = [
-        *((v.path, "path", schemas.value(v.field), v.field) for v in route.path_variables),
+        *((names[v.path], "path", schemas.value(v.field), v.field) for v in route.path_variables),
         *((name, "query", schemas.query(f), f) for name, f in route.query_fields.items()),
         *((name, "header", {"type": "string"}, f) for name, f in route.header_fields.items()),
     ]
