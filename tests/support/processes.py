@@ -33,7 +33,10 @@ from common.settings import SERVICES, Settings
 from tests.support.infra import PostgresServer, RabbitMQ
 
 REPO = Path(__file__).resolve().parents[2]
-_CONSOLE_EMAIL = re.compile(r"^To: (?P<to>\S+)\n(?:.*\n)*?.*code is (?P<code>\d{6})\b", re.MULTILINE)
+# notify_svc's console email: a header line, then "To: <address>", ..., "... code is NNNNNN."
+_EMAIL_HEADER = "EMAIL (console"
+_RECIPIENT = re.compile(r"^To: (\S+)$", re.MULTILINE)
+_CODE = re.compile(r"code is (\d{6})\b")
 # The process's own grace (GRPC_SHUTDOWN_GRACE_SECONDS, gunicorn's graceful_timeout) plus start-up slack.
 STOP_TIMEOUT = 20.0
 
@@ -239,11 +242,11 @@ class ProcessStack:
         """The code of the (skip+1)-th console email to `email` from notify_svc."""
 
         def code() -> str | None:
-            codes = [
-                match["code"]
-                for match in _CONSOLE_EMAIL.finditer(self.processes["notify_svc"].stdout())
-                if match["to"] == email
-            ]
+            codes = []
+            for message in self.processes["notify_svc"].stdout().split(_EMAIL_HEADER)[1:]:
+                recipient, code = _RECIPIENT.search(message), _CODE.search(message)
+                if recipient and code and recipient[1] == email:
+                    codes.append(code[1])
             return codes[skip] if len(codes) > skip else None
 
         try:
@@ -252,7 +255,3 @@ class ProcessStack:
             raise AssertionError(
                 f"no console email with a code to {email}\n{self.processes['notify_svc'].describe()}"
             ) from None
-
-    def emails_to(self, email: str) -> int:
-        return self.processes["notify_svc"].stdout().count(f"\nTo: {email}\n")
-
