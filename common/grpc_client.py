@@ -34,6 +34,10 @@ def make_channel(address: str) -> grpc.Channel:
         options=[
             ("grpc.service_config", _SERVICE_CONFIG),
             ("grpc.enable_retries", 1),
+            # A backend that comes back (a restart, a deploy) is found within a second or
+            # two; gRPC's default backoff would wait up to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -51,20 +52,26 @@ class GrpcServer:
         self.set_serving(True)
         return self
 
-    def stop(self, grace: float = 5.0) -> None:
+    def stop(self, grace: float = 5.0, drain: float = 0.0) -> None:
+        """NOT_SERVING first; after `drain` seconds of still serving (so balancers and
+        health-checking clients move away), stop taking calls and give in-flight ones
+        `grace` seconds. Calls still queued in gRPC's core when it stops are answered
+        CANCELLED by the core; the drain keeps those to late arrivals."""
         self.health.enter_graceful_shutdown()
+        if drain > 0:
+            time.sleep(drain)
         self.server.stop(grace).wait()
         for callback in reversed(self._on_stop):
             callback()
 
-    def serve_until_signalled(self, grace: float) -> None:
+    def serve_until_signalled(self, grace: float, drain: float = 0.0) -> None:
         """Blocks until SIGTERM or SIGINT, then shuts down gracefully."""
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
         stopping.wait()
-        log.info("shutting down", extra={"grace_seconds": grace})
-        self.stop(grace)
+        log.info("shutting down", extra={"grace_seconds": grace, "drain_seconds": drain})
+        self.stop(grace, drain)
 
 
 def create_server(

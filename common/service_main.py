@@ -19,4 +19,6 @@ def run_service(name: str, build: Callable[[Settings, int], GrpcServer]) -> None
     configure_logging(name, settings.log_level)
     server = build(settings, settings.port(name)).start()
     log.info("%s serving", name, extra={"port": server.port, "host": settings.grpc_host})
-    server.serve_until_signalled(settings.grpc_shutdown_grace_seconds)
+    server.serve_until_signalled(
+        settings.grpc_shutdown_grace_seconds, settings.grpc_shutdown_drain_seconds
+    )

@@ -133,7 +133,7 @@ def test_each_service_gets_its_own_database_created_by_the_init_script() -> None
 
 
 def test_containers_get_longer_than_the_grpc_shutdown_grace_to_stop() -> None:
-    grace = Settings().grpc_shutdown_grace_seconds
+    grace = Settings().grpc_shutdown_grace_seconds + Settings().grpc_shutdown_drain_seconds
     for name in TASKMGR:
         stop = SERVICES[name]["stop_grace_period"]
         assert stop.endswith("s") and float(stop[:-1]) > grace, name

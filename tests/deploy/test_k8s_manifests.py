@@ -162,7 +162,9 @@ def test_pods_run_locked_down_with_bounded_resources(module: str) -> None:
     assert {"cpu", "memory"} <= spec["resources"]["requests"].keys()
     assert "memory" in spec["resources"]["limits"]
     # Graceful stop: longer than the server's own grace after SIGTERM.
-    assert pod["terminationGracePeriodSeconds"] > Settings().grpc_shutdown_grace_seconds
+    settings = settings_from(pod_environment(module))
+    stopping = settings.grpc_shutdown_grace_seconds + settings.grpc_shutdown_drain_seconds
+    assert pod["terminationGracePeriodSeconds"] > stopping
     # A read-only root filesystem needs a writable /tmp (Python, gunicorn).
     assert any(m["mountPath"] == "/tmp" for m in spec["volumeMounts"])
 
