@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,14 +260,14 @@ def list_and_floor(stack: Stack, seeded: Seed, seconds: int) -> tuple[Result, Re
 
 
 def profile(stack: Stack, seeded: Seed, seconds: int, out_dir: Path) -> list[Path]:
-    """py-spy flame graphs of an edge worker and of task_svc while the list is loaded."""
+    """py-spy profiles (collapsed stacks) of an edge worker and of task_svc under the list load."""
     pyspy = str(ROOT / ".venv" / "bin" / "py-spy")
     children = subprocess.run(["pgrep", "-P", str(stack.edge.pid)], capture_output=True, text=True)
     workers = children.stdout.split()
     targets = {"edge_worker": int(workers[0]) if workers else stack.edge.pid, "task_svc": stack.task_svc.pid}
     recorders = [
         subprocess.Popen(
-            [pyspy, "record", "--idle", "--threads", "-d", str(seconds), "-o", str(out_dir / f"{name}.svg"),
+            [pyspy, "record", "-f", "raw", "-d", str(seconds), "-o", str(out_dir / f"{name}.txt"),
              "--pid", str(pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -276,14 +277,28 @@ def profile(stack: Stack, seeded: Seed, seconds: int, out_dir: Path) -> list[Pat
     wrk(stack.edge_port, "list (profiled)", "/api/tasks/", BEARER.format(token=seeded.token), seconds)
     for recorder in recorders:
         recorder.wait(60)
-    return [out_dir / f"{name}.svg" for name in targets]
+    return [out_dir / f"{name}.txt" for name in targets]
+
+
+def summarize(profile_path: Path, top: int = 25) -> None:
+    """The functions with the most CPU samples, counting a function once per stack (inclusive)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in profile_path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        for frame in {frame.split(" (")[0] + " (" + frame.split(" (")[-1] for frame in stack.split(";")}:
+            inclusive[frame] += int(count)
+    print(f"{profile_path.stem}: {total} samples with the CPU busy; inclusive share per function")
+    for frame, count in inclusive.most_common(top):
+        print(f"  {100 * count / total:5.1f}%  {frame}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs under the list load")
+    parser.add_argument("--profile", action="store_true", help="py-spy profiles under the list load")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="edge_bench_"))
@@ -312,7 +327,7 @@ def main() -> None:
                 print_result(result)
             if args.profile:
                 for path in profile(stack, seeded, args.seconds, work):
-                    print(f"flame graph: {path}")
+                    summarize(path)
         finally:
             processes.stop_all()
 

@@ -75,12 +75,27 @@ class JwksCache:
 
 
 class TokenVerifier:
+    # Verified tokens are remembered until they expire: a client sends the same token
+    # with every call for its 15 minutes, and a signature check costs more than the call.
+    _MAX_REMEMBERED = 10_000
+
     def __init__(self, keys: JwksCache, *, issuer: str, audience: str) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._verified: dict[str, tuple[Claims, float]] = {}
 
     def verify(self, token: str) -> Claims:
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > time.time():
+            return remembered[0]
+        claims, expires_at = self._verify_signed(token)
+        if len(self._verified) >= self._MAX_REMEMBERED:
+            self._verified.clear()  # bounded; the next calls verify again
+        self._verified[token] = (claims, expires_at)
+        return claims
+
+    def _verify_signed(self, token: str) -> tuple[Claims, float]:
         try:
             header = jwt.get_unverified_header(token)
             key = self._keys.get(str(header.get("kid", "")))
@@ -94,13 +109,14 @@ class TokenVerifier:
                 issuer=self._issuer,
                 options={"require": REQUIRED_CLAIMS},
             )
-            return Claims(
+            claims = Claims(
                 user_id=int(payload["sub"]),
                 username=str(payload.get("username", "")),
                 email=str(payload.get("email", "")),
                 is_staff=bool(payload.get("is_staff", False)),
                 token=token,
             )
+            return claims, float(payload["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("TOKEN_EXPIRED", "The access token has expired.") from exc
         except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:

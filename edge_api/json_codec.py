@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from google.protobuf import json_format
@@ -48,6 +50,7 @@ def is_well_known(descriptor: Descriptor) -> bool:
     return descriptor.full_name.startswith("google.protobuf.")
 
 
+@cache
 def is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
@@ -57,47 +60,80 @@ def is_nullable(field: FieldDescriptor) -> bool:
     return not field.is_repeated and field.has_presence
 
 
+@cache
 def enum_prefix(enum: EnumDescriptor) -> str:
     """TaskStatus -> "TASK_STATUS_", the prefix the buf style guide puts on every value."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", enum.name).upper() + "_"
 
 
-def enum_json_names(enum: EnumDescriptor) -> list[str]:
+@cache
+def _enum_json_by_number(enum: EnumDescriptor) -> dict[int, str]:
     prefix = enum_prefix(enum)
-    return [value.name.removeprefix(prefix).lower() for value in enum.values]
+    return {value.number: value.name.removeprefix(prefix).lower() for value in enum.values}
+
+
+def enum_json_names(enum: EnumDescriptor) -> list[str]:
+    return list(_enum_json_by_number(enum).values())
 
 
 # --- message -> JSON ---------------------------------------------------------------
+# Every response goes through here, so the descriptor walk is done once per message type:
+# each type gets an encoder, a list of (field name, value -> JSON) pairs built on first use.
+
+Encoder = Callable[[Message], dict[str, Any]]
 
 
 def message_to_json(message: Message) -> dict[str, Any]:
-    return {field.name: _field_to_json(message, field) for field in message.DESCRIPTOR.fields}
+    return _encoder(message.DESCRIPTOR)(message)
 
 
-def _field_to_json(message: Message, field: FieldDescriptor) -> Any:
-    value = getattr(message, field.name)
+@cache
+def _encoder(descriptor: Descriptor) -> Encoder:
+    plan = [(field.name, _field_encoder(field)) for field in descriptor.fields]
+
+    def encode(message: Message) -> dict[str, Any]:
+        return {name: to_json(message) for name, to_json in plan}
+
+    return encode
+
+
+def _field_encoder(field: FieldDescriptor) -> Callable[[Message], Any]:
+    name = field.name
     if is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
-        return {str(key): _value_to_json(value_field, item) for key, item in value.items()}
+        to_json = _value_encoder(field.message_type.fields_by_name["value"])
+        return lambda message: {str(key): to_json(item) for key, item in getattr(message, name).items()}
+    to_json = _value_encoder(field)
     if field.is_repeated:
-        return [_value_to_json(field, item) for item in value]
-    if field.has_presence and not message.HasField(field.name):
-        return None
-    return _value_to_json(field, value)
+        return lambda message: [to_json(item) for item in getattr(message, name)]
+    if field.has_presence:
+        return lambda message: to_json(getattr(message, name)) if message.HasField(name) else None
+    return lambda message: to_json(getattr(message, name))
 
 
-def _value_to_json(field: FieldDescriptor, value: Any) -> Any:
+def _value_encoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     if field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+        if field.message_type.full_name in _JSON_STRING_TYPES:
+            return lambda value: value.ToJsonString()
         if is_well_known(field.message_type):
-            return json_format.MessageToDict(value)
-        return message_to_json(value)
+            return json_format.MessageToDict
+        return lambda value: _encoder(field.message_type)(value)  # late: types may nest
     if field.cpp_type == FieldDescriptor.CPPTYPE_ENUM:
-        known = field.enum_type.values_by_number.get(value)
+        names = _enum_json_by_number(field.enum_type)
         # An enum value newer than this edge's contract still reaches the client.
-        return known.name.removeprefix(enum_prefix(field.enum_type)).lower() if known else value
+        return lambda value: names.get(value, value)
     if field.type == FieldDescriptor.TYPE_BYTES:
-        return base64.b64encode(value).decode()
+        return lambda value: base64.b64encode(value).decode()
+    return _identity
+
+
+def _identity(value: Any) -> Any:
     return value
+
+
+# Well-known types whose standard JSON form is a string their own ToJsonString gives.
+_JSON_STRING_TYPES = frozenset(
+    {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
+)
 
 
 # --- JSON -> message ---------------------------------------------------------------
