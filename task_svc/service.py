@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import empty_pb2
+from sqlalchemy import Row
 
 from common.context import claims_var
 from common.errors import invalid
@@ -61,7 +62,8 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         return to_message(self._tasks.assign(_viewer(), request.id, user_id))
 
 
-def to_message(task: Task) -> pb.Task:
+def to_message(task: Task | Row) -> pb.Task:
+    """A stored task (an ORM object, or a row of a listed page) as the message."""
     return pb.Task(
         id=task.id,
         title=task.title,

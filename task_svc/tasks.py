@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -86,7 +87,7 @@ class Tasks:
         with self._db.read() as session:
             return check_visible(viewer, session.get(Task, task_id), task_id)
 
-    def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Task], str]:
+    def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Row], str]:
         after = self._page_tokens.decode(page_token, query.fingerprint())
         with self._db.read() as session:
             page, position = fetch_page(session, query, after, size)
