@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from common.db import Database, migrate  # noqa: E402
 from task_svc.list_query import parse_list_query  # noqa: E402
-from task_svc.listing import fetch_page, page_query  # noqa: E402
+from task_svc.listing import POSTGRES_SETTINGS, fetch_page, page_query  # noqa: E402
 from task_svc.models import Task  # noqa: E402
 from task_svc.permissions import Viewer  # noqa: E402
 from task_svc.server import MIGRATIONS  # noqa: E402
@@ -149,7 +149,7 @@ def main() -> None:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    database = Database(url, pool_size=2)
+    database = Database(url, pool_size=2, postgres_settings=POSTGRES_SETTINGS)
     try:
         migrate(database, MIGRATIONS)
         print(f"filled 1,000 tasks in {fill(database, 1, 1_000):.1f} s")

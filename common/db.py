@@ -45,7 +45,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
+def create_db_engine(
+    url: str, *, pool_size: int = 10, postgres_settings: dict[str, str] | None = None
+) -> Engine:
+    """An engine for `url`; `postgres_settings` are session settings (SET name = value) for
+    every PostgreSQL connection, and are ignored on SQLite."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -55,7 +59,14 @@ def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    options = " ".join(f"-c {name}={value}" for name, value in (postgres_settings or {}).items())
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": options} if options else {},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -70,8 +81,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
 class Database:
     """One service's engine and session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        self.engine = create_db_engine(url, pool_size=pool_size)
+    def __init__(
+        self, url: str, *, pool_size: int = 10, postgres_settings: dict[str, str] | None = None
+    ) -> None:
+        self.engine = create_db_engine(url, pool_size=pool_size, postgres_settings=postgres_settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -14,6 +14,7 @@ from common.paging import PageTokens
 from common.relay import start_outbox_relay
 from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
+from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox
 from task_svc.service import TaskServicer
 from task_svc.tasks import Tasks
@@ -32,7 +33,11 @@ def build(
 ) -> GrpcServer:
     """The task service on `port` (0: any free port); tests may replace the verifier
     and the user directory."""
-    database = Database(settings.database_url("task_svc"), pool_size=settings.db_pool_size)
+    database = Database(
+        settings.database_url("task_svc"),
+        pool_size=settings.db_pool_size,
+        postgres_settings=POSTGRES_SETTINGS,
+    )
     migrate(database, MIGRATIONS)
 
     user_svc = make_channel(settings.user_svc_addr)
