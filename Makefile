@@ -14,7 +14,7 @@ help:
 	@echo "make test   - run the whole test suite (installs on first use)"
 	@echo "make lint   - ruff"
 	@echo "make proto  - regenerate gRPC stubs and the descriptor set"
-	@echo "make bench  - benchmarks (see bench/README.md)"
+	@echo "make bench  - how to run the benchmarks (bench/README.md)"
 
 install: $(INSTALLED) $(GENERATED)
 
@@ -49,7 +49,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install
-	@ls bench/*.py
+	@cat bench/README.md
 
 clean:
 	rm -rf $(VENV) gen var
