@@ -69,7 +69,11 @@ class GrpcServer:
         stopping = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
-        stopping.wait()
+        # Python runs signal handlers in the main thread, but the kernel may deliver the
+        # signal to one of gRPC's threads; a main thread blocked without a timeout would
+        # then never run the handler. Waking up regularly lets it run.
+        while not stopping.wait(timeout=0.2):
+            pass
         log.info("shutting down", extra={"grace_seconds": grace, "drain_seconds": drain})
         self.stop(grace, drain)
 
