@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support.stack import wait_for
+from tests.support.local import wait_for
 
 pytestmark = pytest.mark.xdist_group("e2e")
 

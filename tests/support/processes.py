@@ -18,19 +18,17 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from common.amqp import dead_letter_names
 from common.settings import SERVICES, Settings
 from tests.support.infra import PostgresServer, RabbitMQ
+from tests.support.local import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 # notify_svc's console email: a header line, then "To: <address>", ..., "... code is NNNNNN."
@@ -39,23 +37,6 @@ _RECIPIENT = re.compile(r"^To: (\S+)$", re.MULTILINE)
 _CODE = re.compile(r"code is (\d{6})\b")
 # The process's own grace (GRPC_SHUTDOWN_GRACE_SECONDS, gunicorn's graceful_timeout) plus start-up slack.
 STOP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    """The first truthy value of `predicate()`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s"
-        time.sleep(interval)
 
 
 def procfile(path: Path = REPO / "Procfile") -> dict[str, list[str]]:

@@ -10,18 +10,10 @@ test never throttle another).
 
 from __future__ import annotations
 
-import email
-import email.message
-import email.policy
 import itertools
-import re
-import socket
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from flask import Flask
@@ -35,55 +27,10 @@ from common.grpc_server import GrpcServer
 from common.settings import Settings
 from edge_api.app import create_app
 from tests.support.infra import PostgresServer, RabbitMQ
+from tests.support.local import free_port
+from tests.support.mailbox import Inbox
 
-_CODE = re.compile(r"code is (\d{6})\b")
 PASSWORD = "correct horse battery staple 42"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
-    """The first truthy value of `predicate()`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not true within {timeout}s"
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every email it is given."""
-
-    def __init__(self) -> None:
-        self._messages: list[email.message.EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802 (aiosmtpd's hook)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self._messages.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        with self._lock:
-            return [message for message in self._messages if message["To"] == address]
-
-    def code_for(self, address: str, subject_word: str = "verification", timeout: float = 15.0) -> str:
-        """The code of the latest email to `address` whose subject has `subject_word`."""
-
-        def latest_code() -> str | None:
-            for message in reversed(self.to(address)):
-                if subject_word in message["Subject"]:
-                    return _CODE.search(message.get_content()).group(1)
-            return None
-
-        return wait_for(latest_code, timeout)
 
 
 @dataclass(frozen=True)

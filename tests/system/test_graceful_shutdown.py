@@ -29,7 +29,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 from taskmgr.task.v1 import task_service_pb2, task_service_pb2_grpc
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
-from tests.support.processes import ProcessStack, wait_for
+from tests.support.local import wait_for
+from tests.support.processes import ProcessStack
 from tests.system.accounts import PASSWORD, Account, register_and_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]

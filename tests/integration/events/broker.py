@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import email
-import email.policy
 import socket
 import threading
-import time
 from dataclasses import dataclass
 
 import pika
-from aiosmtpd.controller import Controller
 
 from common.amqp import dead_letter_names, declare_topology
 
@@ -59,44 +55,6 @@ def publish_raw(url: str, exchange: str, routing_key: str, body: bytes, message_
         channel.basic_publish(
             exchange, routing_key, body, pika.BasicProperties(message_id=message_id or None, delivery_mode=2)
         )
-
-
-def eventually(predicate, timeout: float = 20.0, interval: float = 0.05) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler keeping every email it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        with self._lock:
-            return [message for message in self.messages if message["To"] == address]
-
-
-def start_smtp_server() -> tuple[Controller, Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    return controller, inbox
 
 
 class ClosedThenOpenProxy:

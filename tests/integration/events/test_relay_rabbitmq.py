@@ -11,7 +11,6 @@ from common.settings import Settings
 from taskmgr.events.v1 import events_pb2
 from tests.integration.events.broker import (
     ClosedThenOpenProxy,
-    eventually,
     take_all,
     unique_topology,
 )
@@ -23,6 +22,7 @@ from tests.integration.events.producer import (
     record,
     user_registered,
 )
+from tests.support.local import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 FAST_BACKOFF = {"backoff_base": 0.05, "backoff_max": 0.5}
@@ -51,7 +51,7 @@ def test_events_are_published_persistent_with_their_properties(tmp_path, rabbitm
     relay = start_outbox_relay(producer, ProducerOutbox, settings_for(tmp_path, topology, rabbitmq.url))
     try:
         [event] = record(producer, [otp_requested(7)])
-        eventually(lambda: pending(producer) == 0)
+        wait_for(lambda: pending(producer) == 0)
     finally:
         relay.stop()
     [(properties, body)] = take_all(rabbitmq.url, topology.queue)
@@ -95,7 +95,7 @@ def test_broker_away_then_back_all_500_delivered_none_twice(tmp_path, rabbitmq, 
         recorded = record(producer, [user_registered(i) for i in range(500)])  # no request fails
         assert pending(producer) == 500
         proxy.open()
-        eventually(lambda: pending(producer) == 0, timeout=30)
+        wait_for(lambda: pending(producer) == 0, timeout=30)
     finally:
         relay.stop()
         proxy.close()
@@ -109,7 +109,7 @@ def test_two_relays_on_one_outbox_publish_each_event_once(tmp_path, rabbitmq, to
     relays = [start_outbox_relay(producer, ProducerOutbox, settings) for _ in range(2)]
     try:
         recorded = record(producer, [user_registered(i) for i in range(300)])
-        eventually(lambda: pending(producer) == 0)
+        wait_for(lambda: pending(producer) == 0)
     finally:
         for relay in relays:
             relay.stop()

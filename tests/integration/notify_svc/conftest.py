@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 
 from common.settings import Settings
-from tests.integration.events.broker import free_port, start_smtp_server, unique_topology
+from tests.integration.events.broker import unique_topology
+from tests.support.local import free_port
+from tests.support.mailbox import start_smtp_server
 from tests.support.tokens import TestIssuer
 
 

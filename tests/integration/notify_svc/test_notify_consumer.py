@@ -12,8 +12,6 @@ from notify_svc.models import Notification
 from notify_svc.server import build
 from tests.integration.events.broker import (
     declare,
-    eventually,
-    free_port,
     message_count,
     publish_raw,
     take_all,
@@ -25,6 +23,7 @@ from tests.integration.events.producer import (
     record,
     user_registered,
 )
+from tests.support.local import free_port, wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -58,8 +57,8 @@ def test_an_otp_goes_from_the_outbox_to_the_mailbox_and_the_log_keeps_no_code(
     relay = start_outbox_relay(producer, ProducerOutbox, settings)
     try:
         [event] = record(producer, [otp_requested(41, code="730215")])
-        eventually(lambda: smtp.to("user41@example.com"))
-        eventually(lambda: log_entries(settings))
+        wait_for(lambda: smtp.to("user41@example.com"))
+        wait_for(lambda: log_entries(settings))
     finally:
         relay.stop()
         server.stop(0)
@@ -84,8 +83,8 @@ def test_a_redelivered_event_is_logged_and_mailed_once(notify_settings, producer
     relay = start_outbox_relay(producer, ProducerOutbox, settings)
     server = start_notify(settings, issuer)
     try:
-        eventually(lambda: len(log_entries(settings)) == 2)
-        eventually(lambda: message_count(settings.amqp_url, settings.notify_queue) == 0)
+        wait_for(lambda: len(log_entries(settings)) == 2)
+        wait_for(lambda: message_count(settings.amqp_url, settings.notify_queue) == 0)
     finally:
         relay.stop()
         server.stop(0)
@@ -105,8 +104,8 @@ def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on(notify_setti
         publish_raw(settings.amqp_url, settings.events_exchange, "user.registered", b"\xff\x00 not protobuf",
                     message_id="poison-1")
         record(producer, [otp_requested(44)])
-        eventually(lambda: smtp.to("user44@example.com"))
-        eventually(lambda: message_count(settings.amqp_url, dead_queue) == 1)
+        wait_for(lambda: smtp.to("user44@example.com"))
+        wait_for(lambda: message_count(settings.amqp_url, dead_queue) == 1)
     finally:
         relay.stop()
         server.stop(0)
@@ -123,7 +122,7 @@ def test_with_smtp_down_entries_end_failed_after_the_retries_and_the_consumer_go
     relay = start_outbox_relay(producer, ProducerOutbox, settings)
     try:
         record(producer, [otp_requested(45), otp_requested(46), user_registered(47)])
-        eventually(lambda: len(log_entries(settings)) == 3)
+        wait_for(lambda: len(log_entries(settings)) == 3)
     finally:
         relay.stop()
         server.stop(0)

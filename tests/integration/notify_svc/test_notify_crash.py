@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from common.events import build_event
-from tests.integration.events.broker import declare, eventually, message_count
+from tests.integration.events.broker import declare, message_count
 from tests.integration.events.producer import user_registered
+from tests.support.local import wait_for
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.slow]
 EVENTS = 1000
@@ -66,7 +67,7 @@ def test_sigkill_while_consuming_then_restart_logs_each_event_exactly_once(notif
 
     first = start_notify_process(settings)
     try:
-        eventually(lambda: logged() >= 150, timeout=30)
+        wait_for(lambda: logged() >= 150, timeout=30)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -75,8 +76,8 @@ def test_sigkill_while_consuming_then_restart_logs_each_event_exactly_once(notif
 
     second = start_notify_process(settings)
     try:
-        eventually(lambda: logged() >= EVENTS, timeout=50)
-        eventually(lambda: message_count(settings.amqp_url, settings.notify_queue) == 0)
+        wait_for(lambda: logged() >= EVENTS, timeout=50)
+        wait_for(lambda: message_count(settings.amqp_url, settings.notify_queue) == 0)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(15)

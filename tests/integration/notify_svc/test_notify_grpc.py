@@ -11,7 +11,6 @@ from common.relay import NotifyServiceTransport, start_outbox_relay
 from notify_svc.server import build
 from taskmgr.notify.v1 import notify_service_pb2 as notify
 from taskmgr.notify.v1 import notify_service_pb2_grpc
-from tests.integration.events.broker import eventually
 from tests.integration.events.producer import (
     ProducerOutbox,
     otp_requested,
@@ -20,6 +19,7 @@ from tests.integration.events.producer import (
     record,
     user_registered,
 )
+from tests.support.local import wait_for
 from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.postgres
@@ -50,7 +50,7 @@ def test_the_relay_delivers_through_deliver_event_without_a_broker(embedded, pro
     relay = start_outbox_relay(producer, ProducerOutbox, settings)
     try:
         record(producer, [user_registered(ANN), otp_requested(ANN, code="551904")])
-        eventually(lambda: pending(producer) == 0)
+        wait_for(lambda: pending(producer) == 0)
     finally:
         relay.stop()
     [message] = smtp.to(f"user{ANN}@example.com")

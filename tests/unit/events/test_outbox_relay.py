@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -15,6 +14,7 @@ from tests.integration.events.producer import (
     record,
     user_registered,
 )
+from tests.support.local import wait_for
 
 
 class RecordingTransport:
@@ -38,13 +38,6 @@ class RecordingTransport:
         pass
 
 
-def eventually(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 @pytest.fixture
 def database(tmp_path):
     database = producer_database(f"sqlite:///{tmp_path / 'producer.db'}")
@@ -62,7 +55,7 @@ def test_rows_are_delivered_in_order_and_deleted_without_waiting_for_the_poll(da
     relay = relay_for(database, transport)
     try:
         recorded = record(database, [user_registered(i) for i in range(25)])
-        eventually(lambda: len(transport.delivered) == 25)  # the poll is 60 s away: commits woke it
+        wait_for(lambda: len(transport.delivered) == 25)  # the poll is 60 s away: commits woke it
         assert transport.delivered == [event.id for event in recorded]
         assert pending(database) == 0
     finally:
@@ -76,11 +69,11 @@ def test_undelivered_rows_stay_and_are_retried_with_backoff(database):
     refused.add(recorded[1].id)
     relay = relay_for(database, transport)
     try:
-        eventually(lambda: transport.calls >= 3)  # backing off and retrying the refused row
+        wait_for(lambda: transport.calls >= 3)  # backing off and retrying the refused row
         assert transport.delivered == [recorded[0].id, recorded[2].id]
         assert pending(database) == 1
         refused.clear()
-        eventually(lambda: pending(database) == 0)
+        wait_for(lambda: pending(database) == 0)
         assert transport.delivered == [event.id for event in (recorded[0], recorded[2], recorded[1])]
     finally:
         relay.stop()
@@ -92,10 +85,10 @@ def test_while_the_transport_is_away_commits_succeed_and_nothing_is_lost(databas
     relay = relay_for(database, transport)
     try:
         recorded = record(database, [user_registered(i) for i in range(30)])
-        eventually(lambda: transport.calls >= 3)
+        wait_for(lambda: transport.calls >= 3)
         assert pending(database) == 30
         transport.away.clear()
-        eventually(lambda: pending(database) == 0)
+        wait_for(lambda: pending(database) == 0)
         assert transport.delivered == [event.id for event in recorded]
     finally:
         relay.stop()
