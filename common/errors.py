@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -98,6 +99,35 @@ class ResourceExhausted(DomainError):
 
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class StatusDetails:
+    """What a client reads back from a google.rpc.Status: the inverse of to_status."""
+
+    reason: str = ""
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    retry_after: float | None = None  # seconds
+
+
+def read_details(status: status_pb2.Status | None) -> StatusDetails:
+    """The ErrorInfo reason, BadRequest field violations and RetryInfo delay in `status`."""
+    reason, fields, retry_after = "", {}, None
+    for packed in status.details if status else ():
+        if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            packed.Unpack(info)
+            reason = info.reason
+        elif packed.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            packed.Unpack(bad_request)
+            for violation in bad_request.field_violations:
+                fields.setdefault(violation.field, []).append(violation.description)
+        elif packed.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            packed.Unpack(retry)
+            retry_after = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+    return StatusDetails(reason, fields, retry_after)
 
 
 def invalid(fields: Mapping[str, Sequence[str] | str], message: str = "Invalid request.") -> InvalidArgument:

@@ -14,10 +14,10 @@ from typing import Any
 
 import grpc
 from flask import Flask, Response, g, json
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from werkzeug.exceptions import HTTPException
 
+from common.errors import read_details
 from edge_api.json_codec import FieldErrors, InvalidFields
 
 log = logging.getLogger(__name__)
@@ -109,23 +109,10 @@ def _title(status: int) -> str:
 def from_rpc_error(error: grpc.RpcError) -> Response:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     status = GRPC_TO_HTTP.get(code, 500)
-    reason, field_errors, headers = None, {}, {}
-    details = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
-    for detail in details.details if details else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad_request = error_details_pb2.BadRequest()
-            detail.Unpack(bad_request)
-            for violation in bad_request.field_violations:
-                field_errors.setdefault(violation.field, []).append(violation.description)
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
-            headers["Retry-After"] = str(max(1, math.ceil(delay)))
+    details = read_details(rpc_status.from_call(error) if isinstance(error, grpc.Call) else None)
+    reason, field_errors, headers = details.reason or None, details.fields, {}
+    if details.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(details.retry_after)))
     if code in _CLIENT_MESSAGES:
         status = REASON_TO_HTTP.get(reason or "", status)
         detail_text = error.details() or _title(status)

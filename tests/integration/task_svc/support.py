@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import insert, select
 
 from common.db import Database
+from common.errors import read_details
 from task_svc.models import Outbox, Task
 from taskmgr.events.v1 import events_pb2
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
@@ -73,21 +73,10 @@ def grpc_error(call, *args, **kwargs) -> grpc.RpcError:  # noqa: ANN001
 
 
 def reason(error: grpc.RpcError) -> str:
-    status = rpc_status.from_call(error)
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info.reason
-    return ""
+    return read_details(rpc_status.from_call(error)).reason
 
 
 def field_violations(error: grpc.RpcError) -> dict[str, str]:
-    status = rpc_status.from_call(error)
-    found = {}
-    for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            found.update({v.field: v.description for v in bad.field_violations})
-    return found
+    """Each field at fault and (the last of) its problems."""
+    fields = read_details(rpc_status.from_call(error)).fields
+    return {name: problems[-1] for name, problems in fields.items()}

@@ -10,11 +10,11 @@ import uuid
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from sqlalchemy import select
 
 from common.db import Database
+from common.errors import read_details
 from taskmgr.events.v1 import events_pb2
 from taskmgr.user.v1 import user_service_pb2 as pb
 from taskmgr.user.v1 import user_service_pb2_grpc
@@ -44,28 +44,13 @@ class RpcError:
     code: grpc.StatusCode
     reason: str
     fields: dict[str, list[str]]
-    retry_after: int | None
+    retry_after: float | None
 
 
 def error_of(call: grpc.RpcError) -> RpcError:
     """The code, ErrorInfo reason, BadRequest fields and RetryInfo delay of a failed call."""
-    status = rpc_status.from_call(call)
-    reason, fields, retry_after = "", {}, None
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            for violation in bad.field_violations:
-                fields.setdefault(violation.field, []).append(violation.description)
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            retry_after = retry.retry_delay.seconds
-    return RpcError(call.code(), reason, fields, retry_after)
+    details = read_details(rpc_status.from_call(call))
+    return RpcError(call.code(), details.reason, details.fields, details.retry_after)
 
 
 def failure(call, *args, **kwargs) -> RpcError:  # noqa: ANN001
