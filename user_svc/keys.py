@@ -47,12 +47,19 @@ class SigningKey:
         return cls(ed25519.Ed25519PrivateKey.generate())
 
 
+# The public members of each key type, nothing else (no private member can leak, and
+# no member of another type is sent empty): RFC 8037 section 2 (OKP), RFC 7518 6.3.1 (RSA).
+_PUBLIC_MEMBERS = {"OKP": ("kty", "crv", "x"), "RSA": ("kty", "n", "e")}
+
+
 def public_jwk(public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey) -> dict[str, str]:
+    """The key as a JWK: its type's public members plus `kid` (RFC 7638), `use`, `alg`."""
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         jwk = json.loads(OKPAlgorithm.to_jwk(public_key))
     else:
         jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
-    return {**jwk, "kid": _thumbprint(jwk), "alg": ALGORITHM_BY_KTY[jwk["kty"]], "use": "sig"}
+    members = {name: jwk[name] for name in _PUBLIC_MEMBERS[jwk["kty"]]}
+    return {**members, "kid": _thumbprint(jwk), "use": "sig", "alg": ALGORITHM_BY_KTY[jwk["kty"]]}
 
 
 def _thumbprint(jwk: dict[str, str]) -> str:

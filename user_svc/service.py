@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, struct_pb2
 
 from common.auth import Claims
 from common.context import claims_var, client_ip_var
@@ -14,8 +14,6 @@ from user_svc.accounts import Accounts, may_see_email
 from user_svc.email_codes import EmailCodes
 from user_svc.models import User
 from user_svc.sessions import Sessions
-
-_JWK_FIELDS = frozenset(pb.Jwk.DESCRIPTOR.fields_by_name)
 
 
 class UserService(user_service_pb2_grpc.UserServiceServicer):
@@ -89,10 +87,11 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         return _user(user, with_email=may_see_email(_caller(), user))
 
     def GetJwks(self, request: pb.GetJwksRequest, context) -> pb.Jwks:  # noqa: ANN001
-        keys = [
-            pb.Jwk(**{name: value for name, value in jwk.items() if name in _JWK_FIELDS})
-            for jwk in self._access_tokens.jwks()
-        ]
+        keys = []
+        for jwk in self._access_tokens.jwks():
+            key = struct_pb2.Struct()
+            key.update(jwk)
+            keys.append(key)
         return pb.Jwks(keys=keys)
 
 
