@@ -2,21 +2,25 @@
 
 Every setting has a development default so `make run` works with nothing configured;
 `ENVIRONMENT=production` refuses the development-only fallbacks (generated keys,
-console email) so a deployment cannot run on them by accident.
+console email) so a deployment cannot run on them by accident, and refuses server keys
+that are placeholders or shorter than 32 bytes.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICES = ("user_svc", "task_svc", "notify_svc")
+# Threads besides the gRPC workers that use a service's database: relay and consumer.
+BACKGROUND_DB_THREADS = 2
 DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
 # What each process must be given in production, where development would generate a key
 # under var/ or print emails to the console.
@@ -26,10 +30,25 @@ PRODUCTION_NEEDS = {
     "notify_svc": ("page_token_key", "smtp_host"),
     "edge_api": (),
 }
+# Server keys (HMAC and signing keys of our own). RFC 2104 section 3: an HMAC key shorter
+# than the hash's output (32 bytes for SHA-256) weakens it; NIST SP 800-107 section 5.2 agrees.
+SERVER_KEYS = ("otp_hmac_key", "page_token_key", "internal_key")
+MIN_KEY_BYTES = 32
+# Values that are templates, not keys: compared with letters and digits only, lower-cased,
+# so "REPLACE_ME", "replace-me" and "<change me>" are all caught (OWASP ASVS v4 2.10.4 and
+# 6.4.1: no default or sample secrets in production). Seven letters or more: a random
+# 43-character key contains one by chance with odds below 1 in 10^8.
+_PLACEHOLDER_WORDS = (
+    "replaceme", "changeme", "changeit", "placeholder", "example", "devonly", "notsecret",
+    "insecure", "yoursecret", "yourkey", "secretkey", "password",
+)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, populate_by_name=True)
+    # hide_input_in_errors: a refused value may be a secret; messages name the setting only.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     # Development keys, SQLite files and generated secrets live here.
@@ -40,7 +59,9 @@ class Settings(BaseSettings):
     user_svc_database_url: str = ""
     task_svc_database_url: str = ""
     notify_svc_database_url: str = ""
-    db_pool_size: int = Field(10, ge=1, le=200)
+    # Pooled connections per process; 0: one per gRPC worker thread plus the background
+    # threads (outbox relay, event consumer), so no request opens its own.
+    db_pool_size: int = Field(0, ge=0, le=200)
 
     # gRPC servers: bind address and ports (0 picks a free port, for tests).
     grpc_host: str = "127.0.0.1"
@@ -125,6 +146,34 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _pool_fits_the_threads(self) -> Settings:
+        if self.db_pool_size == 0:
+            # Frozen model: set once here, while it is being built.
+            object.__setattr__(self, "db_pool_size", self.grpc_max_workers + BACKGROUND_DB_THREADS)
+        return self
+
+    @model_validator(mode="after")
+    def _production_keys_are_real(self) -> Settings:
+        """In production, every server key that is set is a real key: not a placeholder,
+        at least MIN_KEY_BYTES (32) bytes, not one character repeated. An empty key is
+        left to production_problems, which knows which service needs which key.
+
+        Raises ValueError (so ValidationError) naming the settings, never their values."""
+        if self.environment != "production":
+            return self
+        problems = [
+            f"{name.upper()} {problem}"
+            for name in SERVER_KEYS
+            if (problem := key_problem(getattr(self, name).get_secret_value()))
+        ]
+        if problems:
+            raise ValueError(
+                "production refuses these keys: " + "; ".join(problems)
+                + ". Generate each with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return self
+
     def production_problems(self, service: str) -> list[str]:
         """What `service` lacks to run in production (development has fallbacks for all)."""
         if self.environment != "production":
@@ -158,6 +207,21 @@ class Settings(BaseSettings):
         if value.get_secret_value():
             return value.get_secret_value().encode()
         return _development_secret(self.var_dir / f"{name}.secret")
+
+
+def key_problem(value: str) -> str | None:
+    """Why `value` is not acceptable as a production server key, or None ("" is None:
+    absence is judged per service). Length is counted in UTF-8 bytes."""
+    if not value:
+        return None
+    normalized = re.sub(r"[^a-z0-9]", "", value.lower())
+    if any(word in normalized for word in _PLACEHOLDER_WORDS):
+        return "is a placeholder"
+    if len(value.encode()) < MIN_KEY_BYTES:
+        return f"is shorter than {MIN_KEY_BYTES} bytes"
+    if len(set(value)) < 8:
+        return "is not random (fewer than 8 distinct characters)"
+    return None
 
 
 def _development_secret(path: Path) -> bytes:

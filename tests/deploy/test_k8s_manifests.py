@@ -5,12 +5,14 @@ the code (commands, settings, ports, probes, Services, the production settings c
 from __future__ import annotations
 
 import copy
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes_validate import utils as kubernetes_validate
+from pydantic import ValidationError
 
 from common.settings import DEFAULT_PORTS, Settings
 from tests.deploy.manifests import (
@@ -33,7 +35,23 @@ DEPLOYMENTS = {
     for deployment in k8s_resources("Deployment")
 }
 [CONFIG_MAP] = k8s_resources("ConfigMap")
-SECRETS = {s["metadata"]["name"]: s for s in k8s_resources("Secret")}
+KUSTOMIZATION_TEXT = (K8S_DIR / "kustomization.yaml").read_text()
+# The Secrets the operator creates (never `kubectl apply -k`): taskmgr-secrets from a
+# filled-in copy of secrets.env.example, taskmgr-jwt-key from a PEM file.
+SECRETS_EXAMPLE = K8S_DIR / "secrets.env.example"
+OPERATOR_SECRETS = {
+    "taskmgr-secrets": dict(
+        line.split("=", 1)
+        for line in SECRETS_EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ),
+    "taskmgr-jwt-key": {"private.pem": "REPLACE_ME"},
+}
+
+
+def filled_in(value: str) -> str:
+    """The operator's value for an example entry: each REPLACE_ME a random 32-byte key."""
+    return value.replace("REPLACE_ME", secrets.token_urlsafe(32))
 
 
 def container(module: str) -> dict[str, Any]:
@@ -41,8 +59,9 @@ def container(module: str) -> dict[str, Any]:
     return only
 
 
-def pod_environment(module: str) -> dict[str, str]:
-    """What the container's process sees: the ConfigMap, then its own env entries."""
+def pod_environment(module: str, fill=filled_in) -> dict[str, str]:
+    """What the container's process sees: the ConfigMap, then its own env entries (Secret
+    values as the operator created them: `fill` turns the example's entry into one)."""
     spec = container(module)
     env: dict[str, str] = {}
     for source in spec.get("envFrom", []):
@@ -53,7 +72,7 @@ def pod_environment(module: str) -> dict[str, str]:
             env[entry["name"]] = entry["value"]
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
-            env[entry["name"]] = SECRETS[ref["name"]]["stringData"][ref["key"]]
+            env[entry["name"]] = fill(OPERATOR_SECRETS[ref["name"]][ref["key"]])
     return env
 
 
@@ -106,15 +125,38 @@ def test_environment_holds_only_real_settings_and_passes_the_production_check(mo
     assert settings.production_problems(module) == []
 
 
-def test_secrets_hold_placeholders_only_and_every_reference_resolves() -> None:
-    for secret in SECRETS.values():
-        for key, value in secret["stringData"].items():
-            assert "REPLACE_ME" in value, f"{secret['metadata']['name']}.{key} must stay a placeholder"
+def test_applying_the_kustomization_never_overwrites_an_operator_created_secret() -> None:
+    """kubectl apply -k replaces what it declares: a declared Secret (even a placeholder)
+    would overwrite the real key the operator created by hand."""
+    assert k8s_resources("Secret") == []
+    kustomization = yaml.safe_load(KUSTOMIZATION_TEXT)
+    assert not kustomization.get("secretGenerator"), "a generated Secret is also overwritten on apply"
+    for name in OPERATOR_SECRETS:
+        assert f"create secret generic {name}" in KUSTOMIZATION_TEXT, f"how to create {name}"
+
+
+def test_the_secrets_example_holds_placeholders_only_and_every_reference_resolves() -> None:
+    for name, data in OPERATOR_SECRETS.items():
+        for key, value in data.items():
+            assert "REPLACE_ME" in value, f"{name}.{key} must stay a placeholder"
+    referenced = set()
     for module in MODULES:
-        pod_environment(module)  # a missing Secret key raises KeyError
+        for entry in container(module).get("env", []):
+            if "valueFrom" in entry:
+                ref = entry["valueFrom"]["secretKeyRef"]
+                assert ref["key"] in OPERATOR_SECRETS[ref["name"]], f"{module}: {ref}"
+                assert not ref.get("optional"), "a missing key must stop the pod, not run without it"
+                referenced.add(ref["key"])
         for volume in DEPLOYMENTS[module]["spec"]["template"]["spec"].get("volumes", []):
             if "secret" in volume:
-                assert volume["secret"]["secretName"] in SECRETS
+                assert volume["secret"]["secretName"] in OPERATOR_SECRETS
+    assert referenced == set(OPERATOR_SECRETS["taskmgr-secrets"]), "the example lists exactly what pods read"
+
+
+@pytest.mark.parametrize("module", ["user_svc", "task_svc", "notify_svc"])
+def test_a_secret_created_from_the_example_unchanged_is_refused_in_production(module: str) -> None:
+    with pytest.raises(ValidationError, match=r"production refuses these keys: \w+_KEY is a placeholder"):
+        settings_from(pod_environment(module, fill=lambda value: value))
 
 
 @pytest.mark.parametrize("module", sorted(DEFAULT_PORTS))

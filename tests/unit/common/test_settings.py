@@ -34,7 +34,8 @@ def test_production_refuses_development_fallbacks_per_service():
 
 
 def test_a_broker_makes_the_internal_key_unnecessary():
-    settings = Settings(environment="production", amqp_url="amqp://broker", page_token_key="k")
+    key = "0123456789abcdef" * 2  # production refuses keys under 32 bytes
+    settings = Settings(environment="production", amqp_url="amqp://broker", page_token_key=key)
     assert settings.production_problems("task_svc") == []
 
 
