@@ -7,12 +7,12 @@ is refused with INVALID_ARGUMENT instead of silently returning the wrong page.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 from typing import Any
 
+from common import base64url
 from common.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
@@ -37,14 +37,14 @@ class PageTokens:
     def encode(self, position: Any, query: Any) -> str:
         body = json.dumps({"p": position, "q": _fingerprint(query)}, separators=(",", ":")).encode()
         mac = hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_BYTES]
-        return base64.urlsafe_b64encode(mac + body).rstrip(b"=").decode()
+        return base64url.encode(mac + body)
 
     def decode(self, token: str, query: Any) -> Any:
         """The position in `token`, or None for an empty token (the first page)."""
         if not token:
             return None
         try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            raw = base64url.decode(token)  # one spelling per token, or ValueError
             mac, body = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
             expected = hmac.new(self._key, body, hashlib.sha256).digest()[:_MAC_BYTES]
             if not hmac.compare_digest(mac, expected):

@@ -6,6 +6,9 @@ import datetime as dt
 
 from google.protobuf import timestamp_pb2
 
+from common import rfc3339
+from common.errors import invalid
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -17,5 +20,14 @@ def to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=value.microsecond * 1000)
 
 
-def from_timestamp(stamp: timestamp_pb2.Timestamp) -> dt.datetime:
-    return stamp.ToDatetime(tzinfo=dt.UTC)
+def from_timestamp(stamp: timestamp_pb2.Timestamp, field: str = "timestamp") -> dt.datetime:
+    """An aware UTC datetime (microseconds; finer nanos are dropped).
+
+    A Timestamp a direct gRPC caller filled outside its documented range (seconds
+    within 0001-01-01..9999-12-31 UTC, nanos 0..999,999,999; google/protobuf/timestamp.proto)
+    is the caller's fault: INVALID_ARGUMENT naming `field`, never an internal error.
+    """
+    seconds, nanos = stamp.seconds, stamp.nanos
+    if not (rfc3339.MIN_SECONDS <= seconds <= rfc3339.MAX_SECONDS and 0 <= nanos <= 999_999_999):
+        raise invalid({field: "A Timestamp between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z."})
+    return rfc3339.Instant(seconds, nanos).to_datetime()
