@@ -1,4 +1,11 @@
-"""The one server interceptor: request id, authentication, error mapping, access log.
+"""The one server interceptor: request id, authentication, control characters in any
+request string (common.validation), error mapping, access log.
+
+Error mapping: a DomainError becomes its status; a dependency that is away
+(`common.faults.dependency_away`: database, broker, peer service) becomes UNAVAILABLE
+with RetryInfo; anything else is INTERNAL with a generic message. A handler whose
+database connection was lost before it committed is run once more first
+(`common.db.retry_once_on_disconnect`).
 
 Authentication is decided from the method's descriptor: methods marked
 `(taskmgr.api.v1.public)` need no token, internal methods need the internal key,
@@ -20,8 +27,11 @@ from grpc_status import rpc_status
 
 from common.auth import TokenVerifier
 from common.context import claims_var, client_ip_var, request_id_var
-from common.errors import DomainError, Unauthenticated
+from common.db import retry_once_on_disconnect
+from common.errors import DomainError, Unauthenticated, Unavailable, invalid
+from common.faults import RETRY_AFTER_SECONDS, dependency_away
 from common.options import find_method, is_public
+from common.validation import message_text_problems
 
 log = logging.getLogger("taskmgr.access")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -87,14 +97,27 @@ def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None])
         code = grpc.StatusCode.OK
         try:
             authenticate(metadata)
-            return behavior(request, context)
+            problems = message_text_problems(request)  # NUL and control characters, any field
+            if problems:
+                raise invalid(problems)
+            # A stale pooled connection costs one more run, not a failed call.
+            return retry_once_on_disconnect(lambda: behavior(request, context))
         except DomainError as error:
             code = error.code
             context.abort_with_status(rpc_status.to_status(error.to_status()))
-        except Exception:
+        except Exception as error:
             if context.code() not in (None, grpc.StatusCode.OK):  # the handler aborted itself
                 code = context.code()
                 raise
+            if dependency_away(error):
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("dependency away in %s: %r", method, error)
+                away = Unavailable(
+                    "DEPENDENCY_UNAVAILABLE",
+                    "A service this call needs is unavailable; try again later.",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+                context.abort_with_status(rpc_status.to_status(away.to_status()))
             code = grpc.StatusCode.INTERNAL
             log.exception("unexpected error in %s", method)
             context.abort(grpc.StatusCode.INTERNAL, "Internal error.")

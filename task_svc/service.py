@@ -124,7 +124,4 @@ def _enum_name(enum, prefix: str, value: int) -> str | None:  # noqa: ANN001
 def _due_date(task: pb.Task):  # noqa: ANN202
     if not task.HasField("due_date"):
         return None
-    try:
-        return from_timestamp(task.due_date)
-    except (ValueError, OverflowError):
-        raise invalid({"due_date": "Not a valid date-time."}) from None
+    return from_timestamp(task.due_date, "due_date")  # out of range: INVALID_ARGUMENT
