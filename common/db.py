@@ -2,14 +2,34 @@
 
 PostgreSQL in production and in the integration tests; a SQLite file as the embedded
 default, in WAL mode with a busy timeout so several threads can write.
+
+Both engines keep the same invariants. SQLite has no row locks (`SELECT ... FOR UPDATE`
+is dropped) and pysqlite's legacy transaction control sends BEGIN only before the first
+write, so a check (a read) and its act (a write) would not share a transaction. Here
+pysqlite's control is off and SQLAlchemy sends BEGIN itself (the recipe in SQLAlchemy's
+pysqlite dialect docs, "Serializable isolation / Savepoints / Transactional DDL"):
+`Database.transaction()` begins IMMEDIATE, taking SQLite's one write lock at once
+(https://sqlite.org/lang_transaction.html), so writing units of work run one at a time
+and a check-then-act inside one holds; `Database.read()` begins a plain (deferred)
+transaction: one consistent snapshot that blocks nobody in WAL mode.
+
+Stale pooled connections (a database restart, a proxy's idle cut) are not tested with a
+round trip on every checkout (`pool_pre_ping`); instead a failed unit of work is run once
+more when its connection was lost before any COMMIT was sent (`retry_once_on_disconnect`),
+since nothing of it can have been applied then (the server rolls back an open
+transaction whose connection ends, PostgreSQL and SQLite alike). After a COMMIT was
+sent the outcome is unknown and the failure is reported (UNAVAILABLE), never retried.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -17,6 +37,11 @@ from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, eve
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from common.faults import is_disconnect
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL ids are 64-bit.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -45,37 +70,108 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Whether the current unit of work (an RPC, a message) has sent a COMMIT.
+_commit_sent: ContextVar[bool] = ContextVar("taskmgr_commit_sent", default=False)
+# Connections beyond pool_size, for the odd extra user (migrations, a health probe); the
+# pool itself is sized to the threads that use it, so none is opened per request.
+_POOL_OVERFLOW = 4
+
+
 def create_db_engine(
     url: str, *, pool_size: int = 10, postgres_settings: dict[str, str] | None = None
 ) -> Engine:
-    """An engine for `url`; `postgres_settings` are session settings (SET name = value) for
-    every PostgreSQL connection, and are ignored on SQLite."""
+    """An engine for `url` keeping up to `pool_size` connections open (size it to the
+    threads that use it: gRPC workers plus background threads); `postgres_settings` are
+    session settings (SET name = value) for every PostgreSQL connection, and are ignored
+    on SQLite."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        on_disk = bool(parsed.database) and parsed.database != ":memory:"
+        if on_disk:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # An in-memory database lives in one connection (SQLAlchemy's singleton pool).
+        sizing = {"pool_size": pool_size, "max_overflow": _POOL_OVERFLOW} if on_disk else {}
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **sizing
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    options = " ".join(f"-c {name}={value}" for name, value in (postgres_settings or {}).items())
-    return create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args={"options": options} if options else {},
-    )
+        event.listen(engine, "begin", _sqlite_begin)
+    else:
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        options = " ".join(f"-c {name}={value}" for name, value in (postgres_settings or {}).items())
+        engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=_POOL_OVERFLOW,
+            connect_args={"options": options} if options else {},
+        )
+    event.listen(engine, "commit", _note_commit)
+    return engine
+
+
+def _note_commit(_connection) -> None:  # noqa: ANN001
+    # Runs just before the DBAPI commit: from here on the outcome may be "applied".
+    _commit_sent.set(True)
+
+
+def retry_once_on_disconnect(work: Callable[[], T]) -> T:
+    """`work()`, run a second time if it failed because its database connection was lost
+    (`common.faults.is_disconnect`) before any COMMIT was sent in it; otherwise its
+    error is raised as is. `work` is a whole unit (an RPC handler, a message handler)
+    that may be repeated when nothing of it was committed: its other effects must be
+    reads or repeatable.
+    """
+    token = _commit_sent.set(False)
+    try:
+        try:
+            return work()
+        except Exception as error:
+            if not is_disconnect(error) or _commit_sent.get():
+                raise
+            log.warning("database connection lost before commit; running the unit of work again")
+        _commit_sent.set(False)
+        return work()
+    finally:
+        _commit_sent.reset(token)
+
+
+# Execution option naming how a SQLite transaction begins: DEFERRED or IMMEDIATE.
+SQLITE_BEGIN = "taskmgr_sqlite_begin"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    # No implicit BEGIN from pysqlite (it would come only before the first write):
+    # _sqlite_begin sends it when SQLAlchemy starts a transaction.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:  # noqa: ANN001
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def serialize_on(session: Session, name: str) -> None:
+    """Makes the rest of `session`'s transaction (a `Database.transaction()`) run alone
+    among transactions that serialize on the same `name`: for a check-then-act with no
+    row to lock, such as counting rows and then inserting one (an attempt budget).
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of `name`, released
+    at commit or rollback. SQLite: nothing more to do, the transaction began IMMEDIATE
+    and holds the database's only write lock. RuntimeError on a SQLite session that is
+    not a writing transaction (there it would lock nothing).
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    elif connection.get_execution_options().get(SQLITE_BEGIN) != "IMMEDIATE":
+        raise RuntimeError("serialize_on needs a Database.transaction() session")
 
 
 class Database:
@@ -86,6 +182,8 @@ class Database:
     ) -> None:
         self.engine = create_db_engine(url, pool_size=pool_size, postgres_settings=postgres_settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool; on SQLite their transactions begin IMMEDIATE.
+        self._writer = self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
 
     @property
     def sessions(self) -> sessionmaker:
@@ -94,12 +192,20 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any exception."""
-        with self._sessions.begin() as session:
+        """A writing unit of work: commits on success, rolls back on any exception.
+
+        On SQLite it holds the database's write lock from its start (BEGIN IMMEDIATE;
+        other writers wait up to the busy timeout), so what it read is still true when
+        it writes. On PostgreSQL (READ COMMITTED) lock what you check: `with_for_update()`,
+        `serialize_on`, or a conditional UPDATE whose rowcount is checked. No slow I/O
+        inside: on SQLite every other writer waits for it.
+        """
+        with self._sessions(bind=self._writer) as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A reading session: one snapshot on SQLite (deferred BEGIN), blocking no one."""
         with self._sessions() as session:
             yield session
 
@@ -115,10 +221,29 @@ def migrate(database: Database, migrations_dir: Path) -> None:
     """Brings the schema to the newest revision (`alembic upgrade head`)."""
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    with database.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Replicas starting together: one migrates, the others wait here (the lock is
-            # released at commit) and then find the schema at head.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    # On SQLite the writer's BEGIN IMMEDIATE makes processes starting together migrate
+    # one after the other, as the advisory lock below does on PostgreSQL.
+    with database._writer.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Alembic's batch mode rebuilds a SQLite table (copy, DROP, rename); with
+            # foreign keys on, the DROP would delete or cascade into the rows referring
+            # to it. SQLite's procedure for such changes turns them off outside the
+            # transaction and checks them before commit (sqlite.org/lang_altertable.html
+            # section 7); the pragma is a no-op inside a transaction, hence the driver.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    # Replicas starting together: one migrates, the others wait here (the
+                    # lock is released at commit) and then find the schema at head.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")

@@ -98,7 +98,12 @@ class ResourceExhausted(DomainError):
 
 
 class Unavailable(DomainError):
+    """A dependency is away; always carries RetryInfo (1 s unless told otherwise)."""
+
     code = grpc.StatusCode.UNAVAILABLE
+
+    def __init__(self, reason: str, message: str, *, retry_after: float | None = 1.0, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(reason, message, retry_after=retry_after, **kwargs)
 
 
 @dataclass(frozen=True)
