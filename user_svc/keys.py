@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -102,3 +103,9 @@ def load_public_jwks(paths: list[Path]) -> list[dict[str, str]]:
             raise ValueError(f"{path}: a previous key must be Ed25519 or RSA")
         keys.append(public_jwk(public_key))
     return keys
+
+
+def derived_key(secret: bytes, purpose: str) -> bytes:
+    """A key for one purpose from a server secret (HMAC-SHA256 as the PRF, as in HKDF-Expand,
+    RFC 5869), so one secret never keys two uses directly."""
+    return hmac.new(secret, f"taskmgr:{purpose}".encode(), hashlib.sha256).digest()

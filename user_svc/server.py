@@ -74,6 +74,7 @@ def build_domain(settings: Settings, clock: Callable[[], dt.datetime] = utcnow) 
         access_tokens,
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         reuse_grace_seconds=settings.refresh_reuse_grace_seconds,
+        successor_key=keys.derived_key(settings.secret("otp_hmac_key"), "refresh-successor"),
         clock=clock,
     )
     return Domain(database, passwords, codes, accounts, sessions, access_tokens)

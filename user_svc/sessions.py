@@ -37,6 +37,7 @@ class Sessions:
         *,
         refresh_ttl_seconds: int,
         reuse_grace_seconds: int,
+        successor_key: bytes,
         clock: Callable[[], dt.datetime],
     ) -> None:
         self._db = database
@@ -44,6 +45,7 @@ class Sessions:
         self._access = access_tokens
         self._refresh_ttl = dt.timedelta(seconds=refresh_ttl_seconds)
         self._grace = dt.timedelta(seconds=reuse_grace_seconds)
+        self._successor_key = successor_key
         self._clock = clock
 
     def login(self, username: str, password: str, client_ip: str) -> TokenPair:
@@ -72,7 +74,12 @@ class Sessions:
         return self._pair(user, refresh)
 
     def refresh(self, token: str) -> TokenPair:
-        """A new pair for a live refresh token, which is used up (see refresh_rules)."""
+        """A new pair for a live refresh token, which is used up (see refresh_rules).
+
+        Within the grace a repeat answers the same successor; the row lock (and, on
+        SQLite, the writing transaction) makes concurrent repeats wait for the first.
+        Raises UNAUTHENTICATED REFRESH_TOKEN_REUSED (family revoked) or INVALID_REFRESH_TOKEN.
+        """
         now = self._clock()
         with self._db.transaction() as session:
             row = session.scalar(
@@ -84,12 +91,15 @@ class Sessions:
             if row is not None:
                 state = refresh_rules.TokenState(row.expires_at, row.rotated_at, row.revoked_at)
                 verdict = refresh_rules.judge(state, now, self._grace)
+            refresh = refresh_rules.successor(self._successor_key, token)
             if verdict is Verdict.REUSED:
                 _revoke_family(session, row.family_id, now)
-            elif verdict in (Verdict.ROTATE, Verdict.GRACE):
-                row.rotated_at = row.rotated_at or now
+            elif verdict is Verdict.ROTATE and _mark_rotated(session, row.id, now):
+                self._new_refresh_token(session, row.user_id, row.family_id, refresh)
+            elif verdict in (Verdict.ROTATE, Verdict.GRACE) and not _live(session, refresh, now):
+                verdict = Verdict.INVALID  # its successor was used or revoked: no second answer
+            if verdict in (Verdict.ROTATE, Verdict.GRACE):
                 user = session.get_one(User, row.user_id)
-                refresh = self._new_refresh_token(session, user.id, row.family_id)
         if verdict is Verdict.REUSED:
             raise Unauthenticated(
                 "REFRESH_TOKEN_REUSED", "This refresh token was already used; log in again."
@@ -107,9 +117,11 @@ class Sessions:
             if family is not None:
                 _revoke_family(session, family, self._clock())
 
-    def _new_refresh_token(self, session: Session, user_id: int, family_id: str) -> str:
+    def _new_refresh_token(
+        self, session: Session, user_id: int, family_id: str, token: str | None = None
+    ) -> str:
         now = self._clock()
-        token = refresh_rules.new_token()
+        token = token or refresh_rules.new_token()
         session.add(
             RefreshToken(
                 user_id=user_id,
@@ -157,6 +169,26 @@ def revoke_all(session: Session, user_id: int, now: dt.datetime) -> None:
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+
+
+def _mark_rotated(session: Session, token_id: int, now: dt.datetime) -> bool:
+    """Marks the token rotated unless another request did first (the row count says)."""
+    result = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None))
+        .values(rotated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _live(session: Session, token: str, now: dt.datetime) -> bool:
+    row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == refresh_rules.digest(token)))
+    if row is None:
+        return False
+    return refresh_rules.judge(
+        refresh_rules.TokenState(row.expires_at, row.rotated_at, row.revoked_at), now, dt.timedelta(0)
+    ) is Verdict.ROTATE
 
 
 def _revoke_family(session: Session, family_id: str, now: dt.datetime) -> None:

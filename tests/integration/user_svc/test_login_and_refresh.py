@@ -59,13 +59,13 @@ def test_backoff_per_client_ip_across_usernames(svc, client):
     assert 55 <= failure(client.login, user.username, ip=ip).retry_after <= 60
 
 
-def test_refresh_within_the_grace_answers_again_in_the_same_family(client):
+def test_refresh_within_the_grace_answers_the_same_successor(client):
     user = client.verified_user()
     first = client.login(user.username)
     a = refresh(client, first.refresh)
     b = refresh(client, first.refresh)  # a concurrent refresh of the same client
-    assert a.refresh != b.refresh and b.access
-    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh=a.refresh))  # logout covers both
+    assert a.refresh == b.refresh and b.access  # the same successor, never a second branch
+    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh=a.refresh))  # logout covers it
     assert failure(refresh, client, b.refresh).reason == "INVALID_REFRESH_TOKEN"
 
 
