@@ -2,8 +2,8 @@
 
 Channels are opened on first use in the process that uses them, never inherited: a
 gRPC channel does not survive fork(), and gunicorn forks its workers from the master.
-Retries (UNAVAILABLE only), keepalive and load balancing live in the channel's service
-config (common.grpc_client.make_channel).
+Retries (one, on UNAVAILABLE, for the methods the contract marks idempotent), keepalive
+and load balancing live in the channel's service config (common.grpc_client.make_channel).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Backend failures arrive as gRPC statuses with google.rpc details (ErrorInfo, BadRequest,
 RetryInfo); edge failures (routing, size, content type, JSON, limits) as Werkzeug
 HTTP exceptions. Both end in the same body, and neither ever carries a stack trace.
+Whatever else leaves the app with a status of 300 or more (Werkzeug's routing redirects,
+an extension's HTML error) is turned into a problem on its way out; the HTTP server
+itself is configured to leave those answers to the app (edge_api.server).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 GENERIC_DETAIL = "The server could not complete the request."
+# Seconds a client is asked to wait after a 503 whose backend gave no RetryInfo.
+UNAVAILABLE_RETRY_AFTER = "1"
 
 # The grpc-gateway table (grpc.md).
 GRPC_TO_HTTP = {
@@ -113,6 +118,8 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
     reason, field_errors, headers = details.reason or None, details.fields, {}
     if details.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(details.retry_after)))
+    elif status == 503:  # a backend that is away says nothing itself (RFC 9110 section 10.2.3)
+        headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
     if code in _CLIENT_MESSAGES:
         status = REASON_TO_HTTP.get(reason or "", status)
         detail_text = error.details() or _title(status)
@@ -132,6 +139,21 @@ def register_error_handlers(app: Flask) -> None:
             name: value for name, value in error.get_headers() if name.lower() in ("allow", "retry-after")
         }
         return problem(error.code or 500, error.description or _title(500), headers=headers)
+
+    @app.after_request
+    def _every_answer_a_problem(response: Response) -> Response:
+        # The one net for what no handler sees: Werkzeug's routing redirects (they bypass
+        # error handlers) and any HTML or text error a view or an extension returns.
+        # Changed in place, so headers set by other hooks (CORS, request id) stay.
+        status = response.status_code
+        if status < 300 or status == 304 or response.mimetype == PROBLEM_JSON:
+            return response
+        location = response.headers.get("Location")
+        detail = f"This resource is at {location}." if location else _title(status)
+        body = problem(status, detail)
+        response.set_data(body.get_data())
+        response.mimetype = PROBLEM_JSON
+        return response
 
     @app.errorhandler(EdgeProblem)
     def _edge_problem(error: EdgeProblem) -> Response:
