@@ -98,13 +98,13 @@ class TokenVerifier:
 
     def _verify_signed(self, token: str) -> tuple[Claims, float]:
         try:
-            # PyJWT's base64url decoding skips foreign characters and padding bits, so a
-            # token with characters inserted in its signature would still verify.
+            # PyJWT accepts a segment with `=` padding (RFC 7515 section 2 has none): one
+            # token would have two spellings. Each segment must be canonical base64url.
             segments = token.split(".")
             if len(segments) != 3:
                 raise ValueError("not a compact JWS")
             for segment in segments:
-                base64url.decode(segment)  # ValueError unless canonical (RFC 7515 section 2)
+                base64url.decode(segment)
             header = jwt.get_unverified_header(token)
             key = self._keys.get(str(header.get("kid", "")))
             if key is None:
