@@ -9,13 +9,34 @@ descriptors itself instead of using json_format for ordinary messages:
 - an unset `optional` field or message field is `null`, never missing, so every key of
   the documented schema is always present.
 Well-known types (Timestamp, Duration, FieldMask, Struct, ...) keep their standard JSON
-form through json_format: RFC 3339 times are exactly what the contract asks for.
+form through json_format, except that a Timestamp is read by the one strict RFC 3339
+parser (common.rfc3339) the services use too.
+
+Input is untrusted: `decode_json` and the converters below are total. Whatever bytes or
+values arrive, they raise only MalformedJson or InvalidFields (both a 400 problem), never
+RecursionError, OverflowError, UnicodeError or a protobuf error (a 500 before).
+
+What a value looks like on the wire, decided once here (rest-contract.md, RFC 8259):
+- a body is UTF-8 JSON text (RFC 8259 section 8.1), nested at most MAX_DEPTH deep, with
+  unique member names (section 4), no NaN or Infinity, no lone surrogate escapes (8.2);
+- an integer is a JSON integer, a JSON number with an integral value below 2**53 (from
+  there on 2**53 + 1 reads as 2**53), or text `-?(0|[1-9][0-9]*)` in ASCII digits: no `+`,
+  spaces, `_`, leading zeros or other scripts' digits (Python's int() takes all those);
+- a number as text follows the JSON number grammar and is finite;
+- a boolean is JSON true/false, or the text `true`/`false`;
+- an enum is its lower-case name or its full proto name, in ASCII, any case;
+- bytes are canonical base64 (RFC 4648 section 4: padded, zero padding bits);
+- a date-time is RFC 3339 section 5.6 with an offset (common.rfc3339).
+AIP-158: a `page_size` above its type's range is clamped to it (the service then
+clamps it to its own maximum), never refused; a negative one is refused by the service.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 import re
 from collections.abc import Callable
 from functools import cache
@@ -25,6 +46,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from common import rfc3339
 from edge_api.options import is_output_only
 
 FieldErrors = dict[str, list[str]]
@@ -36,6 +58,95 @@ _INT_RANGES = {
     FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
 _FLOATS = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
+MAX_DEPTH = 32  # arrays and objects inside each other; `{}` alone is depth 1
+_MAX_EXACT_FLOAT_INT = 2**53  # below it, a double that reads as an integer is that integer
+_INTEGER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,19})")  # 20 digits: all of uint64
+_NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# AIP-158 fields: larger than the maximum is clamped, not refused.
+_CLAMPED_ABOVE = frozenset({"page_size"})
+# What a converter of untrusted values may raise (json_format, protobuf setters, int(),
+# float(), datetime): each becomes a field error, never a 500.
+CONVERSION_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, json_format.ParseError)
+
+
+class MalformedJson(ValueError):
+    """A body that is not JSON text we accept (see the module docstring); a 400."""
+
+
+def decode_json(data: bytes) -> Any:
+    """The JSON value of a request body. Raises MalformedJson, and nothing else, for
+    anything RFC 8259 does not allow or this module refuses (depth, duplicates, ...)."""
+    try:
+        text = data.decode("utf-8")  # RFC 8259 section 8.1; json.loads would guess UTF-16/32
+        # The C scanner stops at the interpreter's recursion limit with RecursionError;
+        # the walk below then holds the depth to MAX_DEPTH.
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_members,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        raise MalformedJson(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJson(f"The body is nested more than {MAX_DEPTH} levels deep.") from None
+    except UnicodeDecodeError:
+        raise MalformedJson("The body is not UTF-8 text.") from None
+    except _Refused as exc:
+        raise MalformedJson(f"The body is not acceptable JSON: {exc}") from None
+    except (ValueError, OverflowError):  # int() of more than 4300 digits, for one
+        raise MalformedJson("The body is not acceptable JSON: a number is too long.") from None
+    _check_tree(value)
+    return value
+
+
+class _Refused(ValueError):
+    """A JSON value the hooks below refuse, with a message for the client."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        # RFC 8259 section 4: with duplicate names, implementations disagree on the value.
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _Refused(f"the member name {name[:100]!r} occurs twice")
+            seen.add(name)
+    return members
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused(f"the number {text[:40]} is too large")
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Depth at most MAX_DEPTH and no lone surrogates, without recursion."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+            strings: Any = item.keys()
+        elif isinstance(item, list):
+            children, strings = item, ()
+        else:
+            if isinstance(item, str) and _SURROGATE.search(item):
+                raise MalformedJson("The body has a string with a lone surrogate (\\uD800-\\uDFFF).")
+            continue
+        if depth > MAX_DEPTH:
+            raise MalformedJson(f"The body is nested more than {MAX_DEPTH} levels deep.")
+        if any(_SURROGATE.search(key) for key in strings):
+            raise MalformedJson("The body has a member name with a lone surrogate (\\uD800-\\uDFFF).")
+        pending.extend((child, depth + 1) for child in children)
 
 
 class InvalidFields(ValueError):
@@ -73,7 +184,14 @@ def _enum_json_by_number(enum: EnumDescriptor) -> dict[int, str]:
 
 
 def enum_json_names(enum: EnumDescriptor) -> list[str]:
-    return list(_enum_json_by_number(enum).values())
+    """The values a client may send and see: never the `*_UNSPECIFIED` placeholder, which
+    only means "not set" in proto3 (buf style guide, ENUM_ZERO_VALUE_SUFFIX)."""
+    names = _enum_json_by_number(enum)
+    return [names[value.number] for value in enum.values if not is_placeholder(value)]
+
+
+def is_placeholder(value) -> bool:  # noqa: ANN001 (an EnumValueDescriptor)
+    return value.number == 0 and value.name.endswith("_UNSPECIFIED")
 
 
 # --- message -> JSON ---------------------------------------------------------------
@@ -165,8 +283,16 @@ def _fill(data: Any, message: Message, location: str, reject_read_only: bool, er
         elif value is not None:  # null leaves the field unset: its default, or absent
             try:
                 _set_json(message, field, value, where, reject_read_only, errors)
-            except ValueError as exc:
-                errors.setdefault(where, []).append(str(exc))
+            except CONVERSION_ERRORS as exc:
+                errors.setdefault(where, []).append(conversion_problem(exc))
+
+
+def conversion_problem(exc: BaseException) -> str:
+    """The field error for a conversion failure: our own messages as they are; another
+    library's (protobuf, int(), datetime) are no contract, so a generic sentence."""
+    if type(exc) is ValueError:
+        return str(exc)
+    return "invalid value"
 
 
 def _set_json(
@@ -207,38 +333,47 @@ def _fill_message(
 ) -> None:
     if is_well_known(target.DESCRIPTOR):
         try:
-            json_format.ParseDict(value, target)
-        except json_format.ParseError as exc:
+            well_known_from_json(value, target)
+        except CONVERSION_ERRORS as exc:
             errors.setdefault(where, []).append(_well_known_hint(target.DESCRIPTOR, exc))
         return
     target.SetInParent()  # `{}` still sets the field: presence is meaningful
     _fill(value, target, where, reject_read_only, errors)
 
 
-def _well_known_hint(descriptor: Descriptor, exc: Exception) -> str:
+def well_known_from_json(value: Any, target: Message) -> None:
+    """Fills a well-known type from its JSON form; a Timestamp strictly (common.rfc3339)."""
+    if target.DESCRIPTOR.full_name == "google.protobuf.Timestamp":
+        if not isinstance(value, str):
+            raise ValueError(rfc3339.PROBLEM)
+        target.seconds, target.nanos = rfc3339.parse(value)
+        return
+    json_format.ParseDict(value, target)
+
+
+def _well_known_hint(descriptor: Descriptor, exc: BaseException) -> str:
     if descriptor.full_name == "google.protobuf.Timestamp":
-        return "must be an RFC 3339 date-time, e.g. 2030-01-31T12:00:00Z"
-    return f"invalid value: {exc}"
+        return str(exc) if type(exc) is ValueError else rfc3339.PROBLEM
+    return f"invalid {descriptor.name} value"
 
 
 def _scalar_from_json(field: FieldDescriptor, value: Any) -> Any:
     cpp = field.cpp_type
     if cpp in _INT_RANGES:
-        # The proto3 JSON mapping allows integers as strings; accept both.
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-            value = int(value)
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, str):
+            return _integer_from_text(field, value)  # the proto3 JSON mapping allows strings
+        if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT_FLOAT_INT:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError("must be an integer")
-        low, high = _INT_RANGES[cpp]
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
+        return _in_range(field, value)
     if cpp in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError("must be a number")
-        return float(value)
+        try:
+            return _finite(float(value))
+        except OverflowError:  # an integer past 1.8e308
+            raise ValueError("must be a finite number") from None
     if cpp == FieldDescriptor.CPPTYPE_BOOL:
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
@@ -249,36 +384,63 @@ def _scalar_from_json(field: FieldDescriptor, value: Any) -> Any:
 
 
 def scalar_from_string(field: FieldDescriptor, text: str) -> Any:
-    """A scalar from text: path variables, query parameters, headers, map keys."""
+    """A scalar from text: path variables, query parameters, headers, map keys, in the
+    forms the module docstring lists. Raises ValueError with the field error."""
     cpp = field.cpp_type
     if cpp == FieldDescriptor.CPPTYPE_ENUM:
         return _enum_number(field.enum_type, text)
     if cpp == FieldDescriptor.CPPTYPE_STRING:
         if field.type == FieldDescriptor.TYPE_BYTES:
-            try:
-                return base64.b64decode(text, validate=True)
-            except binascii.Error:
-                raise ValueError("must be base64") from None
+            return _base64(text)
         return text
     if cpp == FieldDescriptor.CPPTYPE_BOOL:
-        lowered = text.strip().lower()
-        if lowered not in ("true", "false", "1", "0"):
+        if text not in ("true", "false"):
             raise ValueError("must be true or false")
-        return lowered in ("true", "1")
+        return text == "true"
     if cpp in _FLOATS:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("must be a number") from None
-    if not re.fullmatch(r"-?\d+", text.strip()):
-        raise ValueError("must be an integer")
-    return _scalar_from_json(field, int(text))
+        if not _NUMBER_TEXT.fullmatch(text):
+            raise ValueError("must be a number")
+        return _finite(float(text))
+    return _integer_from_text(field, text)
+
+
+def _integer_from_text(field: FieldDescriptor, text: str) -> int:
+    if not _INTEGER_TEXT.fullmatch(text) or text == "-0":
+        raise ValueError("must be an integer (ASCII digits, no sign but -, no leading zeros)")
+    return _in_range(field, int(text))
+
+
+def _in_range(field: FieldDescriptor, value: int) -> int:
+    low, high = _INT_RANGES[field.cpp_type]
+    if low <= value <= high:
+        return value
+    if value > high and field.name in _CLAMPED_ABOVE:
+        return high
+    raise ValueError(f"must be between {low} and {high}")
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _base64(text: str) -> bytes:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64") from None
+    if base64.b64encode(data).decode() != text:  # padding bits set, or padding missing
+        raise ValueError("must be canonical base64 (RFC 4648 section 4)")
+    return data
 
 
 def _enum_number(enum: EnumDescriptor, text: str) -> int:
-    wanted = text.strip().upper()
+    # ASCII only: str.upper() maps "ı" to "I" and "ß" to "SS", which would let other
+    # spellings through.
+    wanted = text.upper() if text.isascii() else ""
     prefix = enum_prefix(enum)
     for value in enum.values:
-        if wanted in (value.name, value.name.removeprefix(prefix)):
+        if wanted in (value.name, value.name.removeprefix(prefix)) and not is_placeholder(value):
             return value.number
     raise ValueError("must be one of: " + ", ".join(enum_json_names(enum)))
