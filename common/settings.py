@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     edge_port: int = 8000
     edge_grpc_deadline: float = Field(5.0, gt=0)
     # gunicorn gthread: worker processes x threads per worker.
+    # Operators' port for /metrics (Prometheus), apart from the public one: only the
+    # cluster's scraper reaches it (never the Ingress; compose does not publish it).
+    edge_metrics_host: str = "127.0.0.1"
+    edge_metrics_port: int = Field(9464, ge=1, le=65535)
     edge_workers: int = Field(2, ge=1, alias="WEB_CONCURRENCY")
     edge_threads: int = Field(8, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common.context import client_ip_var, request_id_var
 from common.settings import Settings, load_settings
 from edge_api import openapi
+from edge_api.authn import EdgeAuthenticator
 from edge_api.backends import Backends
 from edge_api.contract import Contract
 from edge_api.errors import register_error_handlers
@@ -23,7 +24,9 @@ from edge_api.transcoder import make_view, register_routes
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Headers a browser client sends or reads across origins (when CORS is on).
-_CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "If-Match", "Idempotency-Key", "X-Request-Id"]
+_CORS_ALLOW_HEADERS = [
+    "Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", "X-Request-Id"
+]
 _CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Request-Id", "WWW-Authenticate"]
 
 
@@ -31,9 +34,11 @@ def create_app(
     settings: Settings | None = None,
     channels: Mapping[str, grpc.Channel] | None = None,
     contract: Contract | None = None,
+    authenticator: EdgeAuthenticator | None = None,
 ) -> Flask:
     """`channels` ("user", "task", ... -> channel) replace the addresses from settings;
-    `contract` replaces the taskmgr protos (tests expose a proto of their own)."""
+    `contract` replaces the taskmgr protos (tests expose a proto of their own);
+    `authenticator` replaces the token check against user_svc's keys."""
     settings = settings or load_settings()
     contract = contract or Contract.default()
     routes = contract.routes()
@@ -48,6 +53,13 @@ def create_app(
         channels=channels,
     )
 
+    if authenticator is None:
+        authenticator = (
+            EdgeAuthenticator.from_user_svc(backends, settings)
+            if "user" in backends.names
+            else EdgeAuthenticator.header_only()
+        )
+
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # larger bodies: 413
     if settings.trusted_proxy_count:
@@ -59,7 +71,7 @@ def create_app(
     limiter = create_limiter(app, settings.ratelimit_storage_uri)
     views = {}
     for route in routes:
-        view = make_view(route, backends)
+        view = make_view(route, backends, authenticator.check)
         views[route.endpoint] = limiter.limit(route.rate_limit)(view) if route.rate_limit else view
     register_routes(app, routes, views)
     register_error_handlers(app)

@@ -25,7 +25,7 @@ from google.protobuf.descriptor import (
 from google.protobuf.message import Message
 
 from common.options import is_public
-from edge_api import options
+from edge_api import options, preconditions
 from edge_api.json_codec import is_map, is_well_known
 
 # The services exposed by default; importing their modules registers them in the pool.
@@ -133,6 +133,8 @@ def _route(service: ServiceDescriptor, method: MethodDescriptor, rule, backend: 
     request = method.input_type
     variables = tuple(_path_variable(request, m) for m in _VARIABLE.finditer(template))
     headers = {options.http_header(f): f for f in request.fields if options.http_header(f)}
+    for header, bound_field in headers.items():
+        preconditions.check_binding(method.full_name, header, bound_field)
     if rule.body not in ("", "*") and rule.body not in request.fields_by_name:
         raise ValueError(f"{method.full_name}: body field {rule.body!r} does not exist")
     bound = {v.path for v in variables} | {f.name for f in headers.values()} | {rule.body}

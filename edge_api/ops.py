@@ -1,25 +1,46 @@
-"""Operational endpoints: /healthz (alive), /readyz (backends' gRPC health), /metrics."""
+"""Operational endpoints and metrics.
+
+Public port: /healthz (alive) and /readyz (backends' gRPC health). Metrics are never
+served there: `start_metrics_server` serves them from the launching process on the
+operators' port (EDGE_METRICS_HOST:EDGE_METRICS_PORT, reached by the cluster's scraper
+only; neither the Ingress nor compose expose it).
+
+Several edge workers (whatever the WSGI server: gunicorn, granian ...) each count in
+their own process; prometheus_client's multiprocess mode has every worker write its
+values to files in PROMETHEUS_MULTIPROC_DIR, and the metrics server, in the launching
+process, adds them up. Label values come from allow-lists only (HTTP method, route
+template, status code), so no request can add a series (OWASP ASVS v4 11.1.4, resource
+exhaustion).
+"""
 
 from __future__ import annotations
 
+import atexit
+import http
 import logging
 import os
+import shutil
+import tempfile
+import threading
 import time
+from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 from flask import Flask, Response, g, jsonify, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server, values
 
+from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.errors import problem
 
 access_log = logging.getLogger("edge_api.access")
+
+REGISTRY_EXTENSION = "taskmgr.metrics"
+# RFC 9110 section 9 methods plus PATCH (RFC 5789); anything else is counted as "OTHER".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+# The IANA-registered status codes Python knows; anything else is counted as "other".
+STATUSES = frozenset(str(status.value) for status in http.HTTPStatus)
+UNMATCHED_ROUTE = "unmatched"
 
 
 def register_ops(app: Flask, backends: Backends) -> None:
@@ -38,11 +59,25 @@ def register_ops(app: Flask, backends: Backends) -> None:
     _register_metrics(app)
 
 
+def metric_labels(method: str, rule: str | None, status: int) -> tuple[str, str, str]:
+    """(method, route, status) labels: each from an allow-list, whatever the request held.
+
+    `rule` is the matched URL rule's template (finite: the app's routes), never the path."""
+    method = method if method in METHODS else "OTHER"
+    route = (rule.rstrip("/") or "/") if rule else UNMATCHED_ROUTE
+    code = str(status)
+    return method, route, code if code in STATUSES else "other"
+
+
 def _register_metrics(app: Flask) -> None:
-    # One registry per app, so tests can build many apps in one process. Under gunicorn
-    # with PROMETHEUS_MULTIPROC_DIR set, prometheus_client writes every worker's values
-    # to files there and /metrics adds them up, whichever worker answers the scrape.
+    # A worker forked from a launcher that imported prometheus_client before
+    # PROMETHEUS_MULTIPROC_DIR was set inherits the single-process value class: choose
+    # again, here in the worker, before any metric is made.
+    values.ValueClass = values.get_value_class()
+    # One registry per app, so tests can build many apps in one process; in multiprocess
+    # mode the metrics server reads the files instead.
     registry = CollectorRegistry()
+    app.extensions[REGISTRY_EXTENSION] = registry
     requests = Counter(
         "edge_http_requests_total",
         "HTTP requests answered by the edge.",
@@ -62,21 +97,49 @@ def _register_metrics(app: Flask) -> None:
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        # The rule template, not the URL, so ids do not explode the label set.
-        rule = request.url_rule.rule.rstrip("/") or "/" if request.url_rule else "unmatched"
-        elapsed = time.perf_counter() - g.started
-        requests.labels(request.method, rule, str(response.status_code)).inc()
-        latency.labels(request.method, rule).observe(elapsed)
+        rule = request.url_rule.rule if request.url_rule else None
+        method, route, status = metric_labels(request.method, rule, response.status_code)
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        requests.labels(method, route, status).inc()
+        latency.labels(method, route).observe(elapsed)
         # The access log line: the route template, never the query string or headers,
         # which may hold tokens or personal data.
-        access_log.info("%s %s %d %.1fms", request.method, rule, response.status_code, elapsed * 1000)
+        access_log.info("%s %s %d %.1fms", method, route, response.status_code, elapsed * 1000)
         return response
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            scrape = CollectorRegistry()
-            multiprocess.MultiProcessCollector(scrape)
-        else:
-            scrape = registry
-        return Response(generate_latest(scrape), mimetype=CONTENT_TYPE_LATEST)
+
+def prepare_multiprocess_dir() -> Path:
+    """Makes PROMETHEUS_MULTIPROC_DIR ready for this run, before any worker starts.
+
+    An operator's directory (k8s: an emptyDir) is emptied of the previous run's value
+    files, which would otherwise be added in; without one, a private temporary directory
+    is made and removed at exit. Sets the variable, so the workers inherit it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # only prometheus_client's files, nothing else
+            stale.unlink(missing_ok=True)
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="taskmgr-edge-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    values.ValueClass = values.get_value_class()
+    return directory
+
+
+def start_metrics_server(settings: Settings) -> tuple[WSGIServer, threading.Thread]:
+    """Serves GET /metrics (Prometheus text format) on EDGE_METRICS_HOST:EDGE_METRICS_PORT
+    from a daemon thread of the calling process: the launcher, before it starts workers.
+
+    The sum over every worker's files in PROMETHEUS_MULTIPROC_DIR is served, whichever
+    WSGI server runs them. Stops the process with a clear message when the port is taken."""
+    prepare_multiprocess_dir()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    try:
+        return start_http_server(settings.edge_metrics_port, settings.edge_metrics_host, registry=registry)
+    except OSError as exc:
+        where = f"{settings.edge_metrics_host}:{settings.edge_metrics_port}"
+        message = f"taskmgr edge_api: cannot serve metrics on {where} ({exc.strerror}): set EDGE_METRICS_PORT"
+        raise SystemExit(message) from None

@@ -18,7 +18,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from werkzeug.exceptions import UnsupportedMediaType
 
-from edge_api import options
+from edge_api import options, preconditions
 from edge_api.backends import Backends
 from edge_api.contract import Route
 from edge_api.errors import EdgeProblem
@@ -32,11 +32,14 @@ from edge_api.json_codec import (
 )
 
 View = Callable[..., Response]
+Authenticate = Callable[[Route], None]
 
 
-def make_view(route: Route, backends: Backends) -> View:
+def make_view(route: Route, backends: Backends, authenticate: Authenticate) -> View:
     def view(**path_values: str) -> Response:
+        authenticate(route)  # 401 before anything in the request is validated
         message = build_request(route, path_values)
+        preconditions.check_before_call(route)
         reply = backends.call(route, message, grpc_metadata())
         return build_response(route, reply)
 
@@ -139,14 +142,9 @@ def _set_text(message: Message, path: str, values: list[str], errors: FieldError
 def _set_header(
     message: Message, field: FieldDescriptor, header: str, value: str, errors: FieldErrors
 ) -> None:
-    if header.lower() == "if-match":
-        value = value.strip()
-        if value == "*":
-            return  # any current version matches: no precondition
-        if "," in value:
-            errors.setdefault(header, []).append("must be a single entity tag")
-            return
-        value = value.removeprefix("W/").strip('"')
+    if header.lower() in preconditions.CONDITION_HEADERS:
+        preconditions.fill_version_match(getattr(message, field.name), header, value)
+        return
     try:
         setattr(message, field.name, scalar_from_string(field, value))
     except ValueError as exc:
@@ -185,6 +183,10 @@ def build_response(route: Route, reply: Message) -> Response:
         header = options.http_header(field)
         if header and not (field.has_presence and not reply.HasField(field.name)):
             headers[header] = _header_value(header, getattr(reply, field.name))
+    try:
+        preconditions.check_response(route, reply)
+    except preconditions.NotModified:
+        return Response(status=304, headers=headers)  # RFC 9110 section 15.4.5: with the ETag
     if route.returns_empty:
         return Response(status=route.success_status, headers=headers)
     body = json.dumps(message_to_json(reply))

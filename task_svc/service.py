@@ -10,6 +10,7 @@ from sqlalchemy import Row
 from common.context import claims_var
 from common.errors import invalid
 from common.paging import page_size
+from common.preconditions import Preconditions
 from common.protoconv import from_timestamp, to_timestamp
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_NAMES, mask_fields
 from task_svc.list_query import parse_list_query
@@ -50,16 +51,17 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
     def UpdateTask(self, request: pb.UpdateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         given = request.task
         values = {name: _field_value(given, name) for name in mask_fields(request.update_mask.paths)}
-        expected = request.expected_version if request.HasField("expected_version") else None
-        return to_message(self._tasks.update(_viewer(), given.id, values, expected))
+        preconditions = Preconditions.from_request(request)
+        return to_message(self._tasks.update(_viewer(), given.id, values, preconditions))
 
     def DeleteTask(self, request: pb.DeleteTaskRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
-        self._tasks.delete(_viewer(), request.id)
+        self._tasks.delete(_viewer(), request.id, Preconditions.from_request(request))
         return empty_pb2.Empty()
 
     def AssignTask(self, request: pb.AssignTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         user_id = request.user_id if request.HasField("user_id") else None
-        return to_message(self._tasks.assign(_viewer(), request.id, user_id))
+        preconditions = Preconditions.from_request(request)
+        return to_message(self._tasks.assign(_viewer(), request.id, user_id, preconditions))
 
 
 def to_message(task: Task | Row) -> pb.Task:

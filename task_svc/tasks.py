@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from common.db import Database, utcnow
-from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
+from common.errors import Aborted, InvalidArgument, invalid
 from common.paging import PageTokens
+from common.preconditions import NONE, Preconditions
 from task_svc import events, idempotency
 from task_svc.assignees import UserDirectory
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_RANKS, check_values
@@ -30,7 +31,8 @@ from task_svc.permissions import (
     task_not_found,
 )
 
-# Without an expected version, a change that lost a race is simply tried again.
+# A change that lost a race is tried again: its preconditions are checked again against
+# the version that won, so a stale If-Match still fails and an unrelated race does not.
 CONFLICT_ATTEMPTS = 3
 
 
@@ -95,30 +97,36 @@ class Tasks:
         return page, next_token
 
     def update(
-        self, viewer: Viewer, task_id: int, values: Mapping[str, Any], expected_version: int | None = None
+        self, viewer: Viewer, task_id: int, values: Mapping[str, Any], preconditions: Preconditions = NONE
     ) -> Task:
-        """Changes the fields in `values` (an update mask's fields and their new values)."""
+        """Changes the fields in `values` (an update mask's fields and their new values),
+        if the task's version meets `preconditions` when it is written."""
         check_values(values)
         return self._change(
-            viewer, task_id, values, expected_version, assignee_field="assigned_to",
+            viewer, task_id, values, preconditions, assignee_field="assigned_to",
             authorize=lambda task, changed: check_may_change(viewer, task, changed),
         )
 
-    def assign(self, viewer: Viewer, task_id: int, user_id: int | None) -> Task:
-        """Assigns the task to `user_id`, or unassigns it when None."""
+    def assign(
+        self, viewer: Viewer, task_id: int, user_id: int | None, preconditions: Preconditions = NONE
+    ) -> Task:
+        """Assigns the task to `user_id`, or unassigns it when None, if the task's version
+        meets `preconditions` when it is written."""
         if user_id is not None and user_id <= 0:
             raise invalid({"user_id": "A user id, or null to unassign."})
         return self._change(
-            viewer, task_id, {"assigned_to": user_id}, None, assignee_field="user_id",
+            viewer, task_id, {"assigned_to": user_id}, preconditions, assignee_field="user_id",
             authorize=lambda task, _changed: check_may_assign(viewer, task),
         )
 
-    def delete(self, viewer: Viewer, task_id: int) -> None:
+    def delete(self, viewer: Viewer, task_id: int, preconditions: Preconditions = NONE) -> None:
+        """Deletes the task if its version meets `preconditions` when it is deleted."""
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
                     task = self._visible(session, viewer, task_id)
                     check_may_delete(viewer, task)
+                    preconditions.check(task.version)
                     events.task_deleted(session, task, viewer.user_id)
                     session.delete(task)  # "WHERE version = <read>": a concurrent change fails it
                 return
@@ -131,7 +139,7 @@ class Tasks:
         viewer: Viewer,
         task_id: int,
         values: Mapping[str, Any],
-        expected_version: int | None,
+        preconditions: Preconditions,
         *,
         assignee_field: str,
         authorize: Callable[[Task, set[str]], None],
@@ -146,8 +154,9 @@ class Tasks:
                         if _stored(name, value) != getattr(task, name)
                     }
                     authorize(task, set(changed))
-                    if expected_version is not None and task.version != expected_version:
-                        raise _version_mismatch(task.version)
+                    # Compare-and-set: the version checked here is the one the UPDATE
+                    # below requires ("WHERE version = <read>"), in one transaction.
+                    preconditions.check(task.version)
                     if changed.get("assigned_to") is not None:
                         # No row is locked meanwhile: the UPDATE checks the version instead.
                         self._check_assignee(changed["assigned_to"], assignee_field)
@@ -155,9 +164,7 @@ class Tasks:
                         _apply(session, task, changed, viewer.user_id)
                 return task
             except StaleDataError:
-                # Someone changed the task between our read and our write.
-                if expected_version is not None:
-                    raise _version_mismatch(None) from None
+                continue  # someone changed the task between our read and our write
         raise _conflict()
 
     def _visible(self, session: Session, viewer: Viewer, task_id: int) -> Task:
@@ -193,13 +200,6 @@ def _apply(session: Session, task: Task, changed: Mapping[str, Any], actor: int)
         events.task_updated(session, task, actor, old_status=old_status, changed_fields=list(changed))
     if "assigned_to" in changed:
         events.task_assigned(session, task, actor, previous_assignee=old_assignee)
-
-
-def _version_mismatch(current: int | None) -> FailedPrecondition:
-    detail = f" (it is at version {current})" if current is not None else ""
-    return FailedPrecondition(
-        "VERSION_MISMATCH", f"The task was changed since the version you have{detail}; reload it."
-    )
 
 
 def _conflict() -> Aborted:

@@ -106,6 +106,10 @@ def test_only_the_edge_port_is_published_and_it_is_the_one_the_edge_listens_on()
     [mapping] = published[edge]
     assert interpolate(mapping).rsplit(":", 1)[1] == str(port)
     assert environment(edge)["EDGE_HOST"] == "0.0.0.0"
+    # The operators' metrics port is on the compose network only.
+    metrics_port = environment(edge)["EDGE_METRICS_PORT"]
+    assert metrics_port != str(port)
+    assert not any(interpolate(m).rsplit(":", 1)[1] == metrics_port for m in published[edge])
     assert SERVICES[edge]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{port}/readyz"
 
 

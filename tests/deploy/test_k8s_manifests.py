@@ -183,11 +183,13 @@ def test_the_edge_is_probed_over_http_and_exposed() -> None:
     spec = container(EDGE)
     port = int(pod_environment(EDGE).get("EDGE_PORT", Settings().edge_port))
     assert pod_environment(EDGE)["EDGE_HOST"] == "0.0.0.0"
-    assert [(p["name"], p["containerPort"]) for p in spec["ports"]] == [("http", port)]
+    metrics_port = int(pod_environment(EDGE)["EDGE_METRICS_PORT"])
+    ports = [(p["name"], p["containerPort"]) for p in spec["ports"]]
+    assert ports == [("http", port), ("metrics", metrics_port)]
     assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert spec["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     [service] = [s for s in k8s_resources("Service") if s["metadata"]["name"] == "edge-api"]
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"], "the public Service: http only"
     [ingress] = k8s_resources("Ingress")
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == "edge-api"
@@ -219,3 +221,38 @@ def test_only_user_svc_mounts_the_signing_key() -> None:
             assert [m["mountPath"] for m in mounts] == [str(key_path.parent)]
         else:
             assert not mounts, f"{module} must not hold the signing key"
+
+
+def test_metrics_are_reached_by_the_cluster_only() -> None:
+    """/metrics is served on its own port (EDGE_METRICS_PORT) by a Service no Ingress names."""
+    env = pod_environment(EDGE)
+    assert env["EDGE_METRICS_HOST"] == "0.0.0.0", "the cluster's scraper reaches the pod IP"
+    port = int(env["EDGE_METRICS_PORT"])
+    assert port != int(env["EDGE_PORT"])
+    [metrics] = [s for s in k8s_resources("Service") if s["metadata"]["name"] == "edge-api-metrics"]
+    assert metrics["spec"]["type"] == "ClusterIP"
+    assert [(p["name"], p["targetPort"]) for p in metrics["spec"]["ports"]] == [("metrics", "metrics")]
+    annotations = metrics["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
+    routed = {
+        path["backend"]["service"]["name"]
+        for ingress in k8s_resources("Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert "edge-api-metrics" not in routed
+    for service in k8s_resources("Service"):
+        if service["metadata"]["name"] in routed:
+            assert all(p["targetPort"] not in ("metrics", port) for p in service["spec"]["ports"])
+
+
+def test_the_service_monitor_selects_the_metrics_service_only() -> None:
+    monitor = yaml.safe_load((K8S_DIR / "monitoring" / "servicemonitor.yaml").read_text())
+    assert monitor["kind"] == "ServiceMonitor"
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    services = k8s_resources("Service")
+    chosen = [s["metadata"]["name"] for s in services if selector.items() <= s["metadata"]["labels"].items()]
+    assert chosen == ["edge-api-metrics"]
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]

@@ -98,7 +98,7 @@ class ProcessStack:
     ) -> None:
         self.directory = directory
         self.var_dir = directory / "var"
-        self.ports = {name: free_port() for name in (*SERVICES, "edge")}
+        self.ports = {name: free_port() for name in (*SERVICES, "edge", "edge_metrics")}
         self.env = self._environment(postgres, rabbitmq, extra_env or {})
         logs = directory / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,7 @@ class ProcessStack:
             PYTHONUNBUFFERED="1",
             VAR_DIR=str(self.var_dir),
             EDGE_PORT=str(self.ports["edge"]),
+            EDGE_METRICS_PORT=str(self.ports["edge_metrics"]),
             ARGON2_TIME_COST="1",
             ARGON2_MEMORY_COST_KIB="1024",
         )

@@ -11,6 +11,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from common.settings import Settings
 from task_svc.server import build
+from taskmgr.api.v1.preconditions_pb2 import VersionMatch
 from taskmgr.task.v1 import task_service_pb2 as pb
 from taskmgr.task.v1 import task_service_pb2_grpc
 from tests.support.tokens import TestIssuer
@@ -43,7 +44,8 @@ def test_sqlite_migrates_creates_lists_and_updates(stub) -> None:  # noqa: ANN00
     ]
     mask = field_mask_pb2.FieldMask(paths=["status"])
     done = pb.Task(id=created[0].id, status=pb.TASK_STATUS_DONE)
-    stub.UpdateTask(pb.UpdateTaskRequest(task=done, update_mask=mask, expected_version=1), metadata=ME)
+    at_version_1 = VersionMatch(versions=[1])
+    stub.UpdateTask(pb.UpdateTaskRequest(task=done, update_mask=mask, if_match=at_version_1), metadata=ME)
 
     first = stub.ListTasks(pb.ListTasksRequest(page_size=3), metadata=ME)
     rest = stub.ListTasks(pb.ListTasksRequest(page_size=3, page_token=first.next_page_token), metadata=ME)

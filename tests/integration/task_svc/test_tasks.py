@@ -10,6 +10,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from sqlalchemy import func, select
 
 from task_svc.models import IdempotencyKey, Task
+from taskmgr.api.v1.preconditions_pb2 import VersionMatch
 from taskmgr.task.v1 import task_service_pb2 as pb
 from tests.integration.task_svc.support import (
     ALICE,
@@ -32,7 +33,7 @@ def create(stub, metadata, request_id: str = "", **fields) -> pb.Task:  # noqa: 
 def update(stub, metadata, task_id: int, paths: list[str], expected_version=None, **fields) -> pb.Task:  # noqa: ANN001
     request = pb.UpdateTaskRequest(
         task=pb.Task(id=task_id, **fields), update_mask=field_mask_pb2.FieldMask(paths=paths),
-        expected_version=expected_version,
+        if_match=None if expected_version is None else VersionMatch(versions=[expected_version]),
     )
     return stub.UpdateTask(request, metadata=metadata)
 

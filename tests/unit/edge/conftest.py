@@ -28,7 +28,9 @@ from grpc_tools import protoc
 
 from common.settings import Settings
 from edge_api.app import create_app
+from edge_api.authn import EdgeAuthenticator
 from edge_api.contract import Contract, load_comments
+from tests.support.tokens import TestIssuer
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
@@ -183,16 +185,29 @@ def contract(edgetest) -> Contract:
     return Contract([messages.DESCRIPTOR], load_comments(descriptor_set))
 
 
+@pytest.fixture(scope="session")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
 @pytest.fixture
-def make_client(backend, contract):
-    """Builds an edge (fresh limits and metrics) on the test backend; settings overridable."""
+def make_client(backend, contract, issuer):
+    """Builds an edge (fresh limits and metrics) on the test backend; settings overridable.
+    Its requests carry a valid access token unless they set Authorization themselves."""
     channels: list[grpc.Channel] = []
 
     def build(**settings) -> FlaskClient:
         channel = grpc.insecure_channel(backend[1])
         channels.append(channel)
-        app = create_app(Settings(**settings), channels={"edgetest": channel}, contract=contract)
-        return app.test_client()
+        app = create_app(
+            Settings(**settings),
+            channels={"edgetest": channel},
+            contract=contract,
+            authenticator=EdgeAuthenticator(issuer.verifier()),
+        )
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issuer.token(1)}"
+        return client
 
     yield build
     for channel in channels:

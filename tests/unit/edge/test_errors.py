@@ -107,16 +107,18 @@ def test_retry_info_becomes_retry_after_in_whole_seconds(client, seconds, header
     assert response.headers["Retry-After"] == header
 
 
-def test_unreachable_backend_is_503_without_its_address(make_client, backend, contract):
+def test_unreachable_backend_is_503_without_its_address(make_client, backend, contract, issuer):
     import grpc
 
     from common.settings import Settings
     from edge_api.app import create_app
+    from edge_api.authn import EdgeAuthenticator
 
     dead = grpc.insecure_channel("127.0.0.1:1")
-    app = create_app(Settings(), channels={"edgetest": dead}, contract=contract)
+    authenticator = EdgeAuthenticator(issuer.verifier())
+    app = create_app(Settings(), channels={"edgetest": dead}, contract=contract, authenticator=authenticator)
 
-    response = app.test_client().get("/api/things/1/")
+    response = app.test_client().get("/api/things/1/", headers={"Authorization": f"Bearer {issuer.token(1)}"})
 
     assert response.status_code == 503
     assert "127.0.0.1" not in response.get_data(as_text=True)

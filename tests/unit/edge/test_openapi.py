@@ -81,7 +81,7 @@ def test_parameters_from_path_query_and_headers(document):
     assert query["page_size"]["description"] == "Results per page."
     assert query["tags"]["schema"] == {"type": "array", "items": {"type": "string"}}
     headers = [p["name"] for p in patch["parameters"] if p["in"] == "header"]
-    assert headers == ["If-Match"]
+    assert headers == ["If-Match", "If-None-Match"]
 
 
 def test_bodies_success_statuses_and_headers(document):

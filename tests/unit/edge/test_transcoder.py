@@ -135,32 +135,14 @@ def test_bad_body_fields_are_400_with_field_errors(client, servicer, body, error
 
 
 def test_patch_infers_the_update_mask_from_the_body(client, servicer):
-    response = client.patch(
-        "/api/things/5/", json={"name": "new", "note": None}, headers={"If-Match": 'W/"3"'}
-    )
+    response = client.patch("/api/things/5/", json={"name": "new", "note": None})
 
     assert response.status_code == 200
     request = servicer.last
     assert request.thing.id == 5
     assert request.thing.name == "new"
     assert sorted(request.update_mask.paths) == ["name", "note"]
-    assert request.expected_version == 3
     assert response.headers["ETag"] == '"4"'
-
-
-@pytest.mark.parametrize(("if_match", "expected"), [('"12"', 12), ("12", 12), ("*", None)])
-def test_if_match_forms(client, servicer, if_match, expected):
-    client.patch("/api/things/5/", json={"name": "n"}, headers={"If-Match": if_match})
-
-    request = servicer.last
-    assert (request.expected_version if request.HasField("expected_version") else None) == expected
-
-
-def test_bad_if_match_is_a_field_error(client):
-    response = client.patch("/api/things/5/", json={"name": "n"}, headers={"If-Match": '"a"'})
-
-    assert response.status_code == 400
-    assert response.json["errors"] == {"If-Match": ["must be an integer"]}
 
 
 def test_body_star_with_a_path_variable(client, servicer):
