@@ -11,6 +11,11 @@ Authentication is decided from the method's descriptor: methods marked
 `(taskmgr.api.v1.public)` need no token, internal methods need the internal key,
 every other taskmgr method needs a valid access token. Health and reflection are
 outside the taskmgr packages and stay open for operators.
+
+The client is the call's peer address, or the address the edge vouched for with the
+internal key (common.client_ip); a caller's own `x-client-ip` is ignored. With
+`rate_limits`, every method with a per-client limit (common.rate_limits) is counted
+against that client, so the limits hold for direct gRPC callers as at the edge.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from collections.abc import Callable, Collection
 import grpc
 from grpc_status import rpc_status
 
+from common import client_ip
 from common.auth import TokenVerifier
 from common.context import claims_var, client_ip_var, request_id_var
 from common.db import retry_once_on_disconnect
 from common.errors import DomainError, Unauthenticated, Unavailable, invalid
 from common.faults import RETRY_AFTER_SECONDS, dependency_away
 from common.options import find_method, is_public
+from common.rate_limits import MethodRateLimits
 from common.validation import message_text_problems
 
 log = logging.getLogger("taskmgr.access")
@@ -44,10 +51,14 @@ class CallInterceptor(grpc.ServerInterceptor):
         *,
         internal_methods: Collection[str] = (),
         internal_key: bytes = b"",
+        rate_limits: MethodRateLimits | None = None,
     ) -> None:
+        """`internal_key` admits the internal methods and checks the addresses the edge
+        vouches for; `rate_limits` counts the calls of methods that have a limit."""
         self._verifier = verifier
         self._internal_methods = frozenset(internal_methods)
         self._internal_key = internal_key
+        self._rate_limits = rate_limits
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001
         handler = continuation(handler_call_details)
@@ -55,7 +66,9 @@ class CallInterceptor(grpc.ServerInterceptor):
         if handler is None or handler.unary_unary is None or not method.startswith("/taskmgr."):
             return handler
         authenticate = self._authenticator_for(method)
-        behavior = _wrap(handler.unary_unary, method, authenticate)
+        if self._rate_limits is not None and self._rate_limits.limit_of(method):
+            authenticate = _then_limited(authenticate, self._rate_limits, method)
+        behavior = _wrap(handler.unary_unary, method, authenticate, self._internal_key)
         return grpc.unary_unary_rpc_method_handler(
             behavior,
             request_deserializer=handler.request_deserializer,
@@ -83,14 +96,24 @@ def _no_check(_metadata: dict[str, str]) -> None:
     return None
 
 
-def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None]):  # noqa: ANN001
+def _then_limited(
+    authenticate: Callable[[dict[str, str]], None], rate_limits: MethodRateLimits, method: str
+) -> Callable[[dict[str, str]], None]:
+    def check(metadata: dict[str, str]) -> None:
+        authenticate(metadata)
+        rate_limits.check(method, client_ip_var.get())
+
+    return check
+
+
+def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None], key: bytes):  # noqa: ANN001
     def handle(request, context: grpc.ServicerContext):  # noqa: ANN001
         metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
         given_id = metadata.get("x-request-id", "")
         tokens = [
             request_id_var.set(given_id if _SANE_REQUEST_ID.match(given_id) else uuid.uuid4().hex),
-            # x-client-ip is set by the edge; direct callers are identified by their socket.
-            client_ip_var.set(metadata.get("x-client-ip") or _peer_ip(context.peer())),
+            # The edge's word, when it proved it is the edge; else the socket's.
+            client_ip_var.set(client_ip.trusted_address(metadata, key) or _peer_ip(context.peer())),
             claims_var.set(None),
         ]
         started = time.perf_counter()

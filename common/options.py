@@ -22,3 +22,8 @@ def find_method(grpc_method: str) -> MethodDescriptor | None:
 
 def is_public(method: MethodDescriptor) -> bool:
     return method.GetOptions().Extensions[options_pb2.public]
+
+
+def rate_limit_option(method: MethodDescriptor) -> str:
+    """The method's per-client limit in the contract ("10/minute;100/hour"), or ""."""
+    return method.GetOptions().Extensions[options_pb2.rate_limit]

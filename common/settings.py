@@ -25,10 +25,12 @@ DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
 # What each process must be given in production, where development would generate a key
 # under var/ or print emails to the console.
 PRODUCTION_NEEDS = {
-    "user_svc": ("jwt_private_key_file", "otp_hmac_key", "page_token_key"),
+    # internal_key: the edge vouches for the client's address with it (common.client_ip);
+    # two processes generating their own would make every client look like the edge.
+    "user_svc": ("jwt_private_key_file", "otp_hmac_key", "page_token_key", "internal_key"),
     "task_svc": ("page_token_key",),
     "notify_svc": ("page_token_key", "smtp_host"),
-    "edge_api": (),
+    "edge_api": ("internal_key",),
 }
 # Server keys (HMAC and signing keys of our own). RFC 2104 section 3: an HMAC key shorter
 # than the hash's output (32 bytes for SHA-256) weakens it; NIST SP 800-107 section 5.2 agrees.
@@ -139,9 +141,27 @@ class Settings(BaseSettings):
     edge_threads: int = Field(8, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []
     ratelimit_storage_uri: str = "memory://"
+    # Per-client limits of public RPCs, raised or lowered by method (JSON object, e.g.
+    # {"taskmgr.user.v1.UserService/Login": "100/minute"}); the edge and the service
+    # both apply them. Unnamed methods keep their contract's rate_limit option.
+    rate_limits: dict[str, str] = {}
     # Proxies in front of the edge whose X-Forwarded-For may be trusted (0 = none).
     trusted_proxy_count: int = Field(0, ge=0)
     max_body_bytes: int = 64 * 1024
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        from limits import parse_many  # Flask-Limiter's notation, checked at start
+
+        for method, limit in value.items():
+            if "/" not in method.strip("/"):
+                raise ValueError(f"{method!r}: name a method as package.Service/Method")
+            try:
+                parse_many(limit)
+            except ValueError as exc:
+                raise ValueError(f"{method}: {exc}") from None
+        return {method.strip("/"): limit for method, limit in value.items()}
 
     @field_validator("cors_origins", "jwt_previous_public_key_files", mode="before")
     @classmethod
@@ -183,7 +203,8 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return []
         needed = list(PRODUCTION_NEEDS.get(service, ()))
-        if not self.amqp_url and service in ("user_svc", "task_svc", "notify_svc"):
+        direct_events = not self.amqp_url and service in ("user_svc", "task_svc", "notify_svc")
+        if direct_events and "internal_key" not in needed:
             needed.append("internal_key")  # the direct event transport is authenticated by it
         missing = []
         for name in needed:

@@ -12,6 +12,7 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.context import client_ip_var, request_id_var
+from common.rate_limits import method_limit
 from common.settings import Settings, load_settings
 from edge_api import openapi
 from edge_api.authn import EdgeAuthenticator
@@ -62,6 +63,8 @@ def create_app(
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # larger bodies: 413
+    # Vouches for the client's address to the services (common.client_ip).
+    app.config["TASKMGR_CLIENT_IP_KEY"] = settings.secret("internal_key")
     if settings.trusted_proxy_count:
         # remote_addr becomes the address the last trusted proxy saw (the right hop).
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
@@ -72,7 +75,8 @@ def create_app(
     views = {}
     for route in routes:
         view = make_view(route, backends, authenticator.check)
-        views[route.endpoint] = limiter.limit(route.rate_limit)(view) if route.rate_limit else view
+        limit = method_limit(route.grpc_path, settings.rate_limits)  # the operator's, else the contract's
+        views[route.endpoint] = limiter.limit(limit)(view) if limit else view
     register_routes(app, routes, views)
     register_error_handlers(app)
     openapi.register_docs(app, openapi.build_document(routes, contract.comments))

@@ -12,12 +12,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, request
 from google.protobuf import json_format
+from flask import Flask, Response, current_app, g, request
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from werkzeug.exceptions import UnsupportedMediaType
 
+from common import client_ip
 from edge_api import options, preconditions
 from edge_api.backends import Backends
 from edge_api.contract import Route
@@ -58,7 +59,10 @@ def register_routes(app: Flask, routes: list[Route], views: dict[str, View]) -> 
 
 
 def grpc_metadata() -> list[tuple[str, str]]:
-    metadata = [("x-request-id", g.request_id), ("x-client-ip", request.remote_addr or "")]
+    # The client's address, with the MAC that makes the services believe it.
+    key = current_app.config["TASKMGR_CLIENT_IP_KEY"]
+    vouched = client_ip.vouched_metadata(key, request.remote_addr or "")
+    metadata = [("x-request-id", g.request_id), *vouched]
     authorization = request.headers.get("Authorization", "")
     # gRPC refuses metadata that is not printable ASCII; such a header is no valid
     # token anyway, so the service answers UNAUTHENTICATED as for a missing one.

@@ -7,16 +7,23 @@ import datetime as dt
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from user_svc import backoff
 from user_svc.models import FailedAttempt
 from user_svc.otp import Purpose
 
 
-def login_user_key(username: str) -> str:
-    return f"login-user:{username.lower()}"
-
-
-def login_ip_key(client_ip: str) -> str:
-    return f"login-ip:{client_ip}"
+def login_keys(username: str, client_ip: str) -> list[tuple[str, int]]:
+    """The failure counters a login try is charged to, with their free failures (see
+    backoff); an empty username or address is not counted under its own key."""
+    user, ip = username.lower(), client_ip
+    keys = []
+    if user and ip:
+        keys.append((f"{backoff.PAIR.prefix}:{ip}|{user}", backoff.PAIR.free_failures))
+    if ip:
+        keys.append((f"{backoff.ADDRESS.prefix}:{ip}", backoff.ADDRESS.free_failures))
+    if user:
+        keys.append((f"{backoff.ACCOUNT.prefix}:{user}", backoff.ACCOUNT.free_failures))
+    return keys
 
 
 def code_key(purpose: Purpose, email: str) -> str:

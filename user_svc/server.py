@@ -11,6 +11,7 @@ from common.db import Database, migrate, utcnow
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
 from common.paging import PageTokens
+from common.rate_limits import MethodRateLimits, check_overrides
 from common.relay import start_outbox_relay
 from common.settings import Settings
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
@@ -82,6 +83,8 @@ def build_domain(settings: Settings, clock: Callable[[], dt.datetime] = utcnow) 
 
 def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = utcnow) -> GrpcServer:
     """The user service on `port` (0: any free port); tests may pass a clock they control."""
+    if problems := check_overrides(settings.rate_limits):
+        raise ValueError("; ".join(problems))
     domain = build_domain(settings, clock)
 
     def register(server) -> list[str]:  # noqa: ANN001
@@ -91,7 +94,13 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
 
     server = create_server(
         register=register,
-        interceptor=CallInterceptor(domain.access_tokens.verifier()),
+        # The edge vouches for client addresses with the internal key, and the contract's
+        # per-client limits hold here too, for callers that skip the edge.
+        interceptor=CallInterceptor(
+            domain.access_tokens.verifier(),
+            internal_key=settings.secret("internal_key"),
+            rate_limits=MethodRateLimits(settings.rate_limits, settings.ratelimit_storage_uri),
+        ),
         settings=settings,
         port=port,
     )

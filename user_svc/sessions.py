@@ -67,7 +67,9 @@ class Sessions:
         needs_rehash = self._passwords.needs_rehash(user.password_hash)
         rehashed = self._passwords.hash(password) if needs_rehash else None
         with self._db.transaction() as session:
-            attempts.clear_failures(session, attempts.login_user_key(username))
+            pair, *_ = attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
+            if client_ip:  # the owner got it right from here: this address's count restarts
+                attempts.clear_failures(session, pair[0])
             if rehashed:
                 session.execute(update(User).where(User.id == user.id).values(password_hash=rehashed))
             refresh = self._new_refresh_token(session, user.id, refresh_rules.new_family_id())
@@ -140,25 +142,26 @@ class Sessions:
         return TokenPair(access=access, refresh=refresh, expires_in=self._access.ttl_seconds)
 
 
-def login_keys(username: str, client_ip: str) -> list[str]:
-    """The failure counters a login try is charged to (an empty part is not counted)."""
-    keys = [attempts.login_user_key(username)] if username else []
-    if client_ip:
-        keys.append(attempts.login_ip_key(client_ip[:_MAX_IP_LENGTH]))
-    return keys
+def login_keys(username: str, client_ip: str) -> list[tuple[str, int]]:
+    """The failure counters a login try is charged to (backoff: pair, address, account)."""
+    return attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
 
 
-def check_backoff(session: Session, keys: Sequence[str], now: dt.datetime) -> None:
-    for key in keys:
-        wait = backoff.retry_after(attempts.failures_since(session, key, now - backoff.WINDOW), now)
-        if wait is not None:
-            raise ResourceExhausted(
-                "TOO_MANY_LOGIN_ATTEMPTS", "Too many failed logins; try again later.", retry_after=wait
-            )
+def check_backoff(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> None:
+    """Raises RESOURCE_EXHAUSTED TOO_MANY_LOGIN_ATTEMPTS (RetryInfo: the longest wait)."""
+    waits = [
+        backoff.retry_after(attempts.failures_since(session, key, now - backoff.WINDOW), now, free)
+        for key, free in keys
+    ]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        raise ResourceExhausted(
+            "TOO_MANY_LOGIN_ATTEMPTS", "Too many failed logins; try again later.", retry_after=wait
+        )
 
 
-def record_login_failure(session: Session, keys: Sequence[str], now: dt.datetime) -> None:
-    for key in keys:
+def record_login_failure(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> None:
+    for key, _free in keys:
         attempts.record_failure(session, key, now, keep=backoff.WINDOW)
 
 

@@ -13,7 +13,7 @@ import pytest
 from common.db import Database
 from common.grpc_server import GrpcServer
 from common.settings import Settings
-from tests.integration.user_svc.support import Client, FakeClock, Outboxes
+from tests.integration.user_svc.support import Client, FakeClock, Outboxes, generous_rate_limits
 from user_svc.server import build
 
 
@@ -38,7 +38,7 @@ def _settings(tmp_path, database_url: str) -> Settings:
     return Settings(
         environment="test", var_dir=tmp_path, user_svc_database_url=database_url,
         argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, db_pool_size=4,
-        notify_svc_addr=UNREACHABLE, amqp_url="",
+        notify_svc_addr=UNREACHABLE, amqp_url="", rate_limits=generous_rate_limits(),
     )
 
 
@@ -47,7 +47,8 @@ def _run(settings: Settings) -> Iterator[RunningUserSvc]:
     server = build(settings, 0, clock=clock).start()
     database = Database(settings.database_url("user_svc"), pool_size=2)
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield RunningUserSvc(server, settings, clock, Client(channel, Outboxes(database)))
+        client = Client(channel, Outboxes(database), settings.secret("internal_key"))
+        yield RunningUserSvc(server, settings, clock, client)
     database.dispose()
     server.stop(0)
 

@@ -13,11 +13,13 @@ import grpc
 from grpc_status import rpc_status
 from sqlalchemy import select
 
+from common import client_ip
 from common.db import Database
 from common.errors import read_details
+from common.options import rate_limit_option
 from taskmgr.events.v1 import events_pb2
+from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 from taskmgr.user.v1 import user_service_pb2 as pb
-from taskmgr.user.v1 import user_service_pb2_grpc
 from user_svc.models import Outbox
 
 PASSWORD = "correct horse battery staple"
@@ -94,9 +96,14 @@ class Outboxes:
 class Client:
     """A UserService stub, and shortcuts to sign a user up."""
 
-    def __init__(self, channel: grpc.Channel, outbox: Outboxes) -> None:
+    def __init__(self, channel: grpc.Channel, outbox: Outboxes, internal_key: bytes = b"") -> None:
         self.stub = user_service_pb2_grpc.UserServiceStub(channel)
         self.outbox = outbox
+        self.internal_key = internal_key
+
+    def vouch(self, ip: str) -> list[tuple[str, str]]:
+        """Metadata that says the call comes from client `ip`, as the edge says it."""
+        return client_ip.vouched_metadata(self.internal_key, ip)
 
     def register(self, username: str | None = None, password: str = PASSWORD) -> tuple[pb.User, str]:
         username = username or f"u{uuid.uuid4().hex[:10]}"
@@ -110,9 +117,20 @@ class Client:
         return user
 
     def login(self, username: str, password: str = PASSWORD, ip: str = "") -> pb.LoginResponse:
-        metadata = [("x-client-ip", ip)] if ip else None
+        metadata = self.vouch(ip) if ip else None
         return self.stub.Login(pb.LoginRequest(username=username, password=password), metadata=metadata)
 
 
 def bearer(access: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {access}")]
+
+
+def generous_rate_limits() -> dict[str, str]:
+    """RATE_LIMITS for tests that make many calls from one address (tests of the limits
+    themselves use the contract's)."""
+    service = user_service_pb2.DESCRIPTOR.services_by_name["UserService"]
+    return {
+        f"{service.full_name}/{method.name}": "100000/minute"
+        for method in service.methods
+        if rate_limit_option(method)
+    }

@@ -1,0 +1,71 @@
+"""Per-client limits of the public RPCs, the same at the edge and in the service.
+
+A method's limit is the `(taskmgr.api.v1.rate_limit)` option of its contract
+("10/minute;100/hour", the `limits` package's notation), unless the operator's
+RATE_LIMITS setting names the method ({"taskmgr.user.v1.UserService/Register":
+"100/minute"}): an office behind one address, a test rig or a load test raises it there,
+for the edge and the services at once. The edge (Flask-Limiter) answers 429 early; the
+service enforces the same limit for every caller, so calling its gRPC port directly
+gains nothing (OWASP API4:2023, unrestricted resource consumption).
+
+Counting: moving windows (the `limits` package) in RATELIMIT_STORAGE_URI. The default,
+memory://, counts per process: with N replicas a client may make N times the limit.
+Point it at a shared store (redis://...) where that matters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from common.errors import ResourceExhausted
+from common.options import find_method, rate_limit_option
+
+
+def method_limit(grpc_method: str, overrides: Mapping[str, str]) -> str:
+    """The limit of "/pkg.Service/Method" (or "pkg.Service/Method"): the operator's, else
+    the contract's; "" means none."""
+    name = grpc_method.lstrip("/")
+    if name in overrides:
+        return overrides[name]
+    descriptor = find_method("/" + name)
+    return rate_limit_option(descriptor) if descriptor is not None else ""
+
+
+def check_overrides(overrides: Mapping[str, str]) -> list[str]:
+    """Problems of a RATE_LIMITS value: unknown methods (the stubs must be imported)."""
+    return [f"RATE_LIMITS: no such method {name!r}" for name in overrides if find_method("/" + name) is None]
+
+
+@lru_cache(maxsize=256)
+def _items(limit: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(limit)) if limit else ()
+
+
+class MethodRateLimits:
+    """Counts calls per (method, client address) and refuses those over the method's limit."""
+
+    def __init__(self, overrides: Mapping[str, str], storage_uri: str = "memory://") -> None:
+        self._overrides = dict(overrides)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def limit_of(self, grpc_method: str) -> str:
+        return method_limit(grpc_method, self._overrides)
+
+    def check(self, grpc_method: str, client: str) -> None:
+        """Counts one call; raises RESOURCE_EXHAUSTED RATE_LIMITED with RetryInfo (the
+        seconds until the window frees a call) when it is over the limit."""
+        for item in _items(self.limit_of(grpc_method)):
+            if not self._limiter.hit(item, grpc_method, client):
+                reset_at, _remaining = self._limiter.get_window_stats(item, grpc_method, client)
+                wait = max(1.0, reset_at - time.time())
+                raise ResourceExhausted(
+                    "RATE_LIMITED",
+                    f"Too many requests: at most {item}. Try again in {round(wait)} seconds.",
+                    retry_after=wait,
+                )
