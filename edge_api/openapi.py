@@ -98,7 +98,8 @@ def build_document(routes: list[Route], comments: dict[str, str]) -> dict[str, A
 def register_docs(app: Flask, document: dict[str, Any]) -> None:
     """Swagger UI at /swagger/ and the document at /swagger.json. flasgger serves the
     document given as its template; its own scan of the views is switched off
-    (rule_filter) because the document is already complete."""
+    (rule_filter) because the document is already complete. The page loads nothing from
+    other hosts (edge_api/templates/flasgger/head.html drops flasgger's web fonts)."""
     Swagger(
         app,
         template=document,
@@ -118,6 +119,9 @@ def register_docs(app: Flask, document: dict[str, Any]) -> None:
             "static_url_path": "/flasgger_static",
             "swagger_ui": True,
             "specs_route": "/swagger/",
+            # Rendered verbatim into the page's script as `initOAuth(<auth>)`: unset, it
+            # became the Python `None` there (ReferenceError). No OAuth flow: empty.
+            "auth": {},
         },
     )
 

@@ -3,12 +3,18 @@
 A reader opens /swagger/, sees every operation of /swagger.json, pastes their token into
 "Authorize", and runs `GET /api/tasks/` with "Try it out" -> "Execute": the answer is 200
 and shows the task they created. The page is kept as test-artifacts/swagger.png.
+
+The page itself must work offline and cleanly: the browser's console log holds no error
+(a Python None rendered into its script once threw ReferenceError), and its performance
+log shows no request to any host but the edge (it once fetched Google's fonts).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -49,6 +55,8 @@ def browser(tmp_path_factory) -> Iterator:
         f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
     ):
         options.add_argument(flag)
+    # The console (browser) and the network events (performance) as chromedriver logs them.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
@@ -116,3 +124,35 @@ def test_swagger_ui_lists_authorizes_and_runs_list_tasks(browser, process_stack:
     # Swagger UI shows the request it sent as a curl command.
     curl = operation.find_element(By.CSS_SELECTOR, ".curl").text
     assert f"Bearer {account.access}" in curl, "the call did not carry the authorized token"
+
+
+def test_swagger_ui_page_has_no_console_errors_and_asks_no_other_host(browser, process_stack: ProcessStack):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get("about:blank")
+    browser.get_log("browser"), browser.get_log("performance")  # drain what came before
+
+    browser.get(f"{process_stack.edge_url}/swagger/")
+    WebDriverWait(browser, WAIT).until(shown.presence_of_element_located((By.CSS_SELECTOR, ".opblock")))
+    browser.execute_script("return document.readyState")  # the load event's scripts have run
+
+    console = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert console == [], "the Swagger UI page logged errors or warnings"
+    edge = urlsplit(process_stack.edge_url).netloc
+    requested = _requested_urls(browser.get_log("performance"))
+    assert any(urlsplit(url).path == "/swagger.json" for url in requested), requested
+    elsewhere = [url for url in requested if urlsplit(url).scheme in ("http", "https", "ws", "wss")
+                 and urlsplit(url).netloc != edge]
+    assert elsewhere == [], "the Swagger UI page asked other hosts"
+
+
+def _requested_urls(performance_log: list[dict]) -> list[str]:
+    """Every URL the page asked for (Chrome DevTools Protocol Network.requestWillBeSent)."""
+    urls = []
+    for entry in performance_log:
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
