@@ -11,8 +11,9 @@ is kept once delivered). Two transports:
 
 It is woken right after every commit that wrote an outbox row (a session event on the
 service's sessions, so service code need not remember), polls slowly as a safety net,
-and backs off exponentially with jitter while the destination is away. A user request
-never waits for it, so a broker outage never fails one.
+and backs off exponentially with jitter while the destination is away, capped at
+`backoff_max` (1 s), so it resumes within about a second of the destination's (or the
+database's) return. A user request never waits for it, so a broker outage never fails one.
 
 Replicas: on PostgreSQL a batch is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`,
 so two relays never publish the same row at once. Delivery is still at least once (a
@@ -61,7 +62,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 5.0,
         backoff_base: float = 0.2,
-        backoff_max: float = 30.0,
+        backoff_max: float = 1.0,
     ) -> None:
         self._database = database
         self._model = outbox_model

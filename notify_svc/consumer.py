@@ -1,11 +1,13 @@
 """The RabbitMQ consumer of notify_svc's quorum queue.
 
 Manual acks, sent after the handler's database commit; prefetch from settings;
-reconnects with backoff. One bad message never stops it:
-- a message that cannot be parsed, or an event that can never be handled, is rejected
-  without requeue and so dead-lettered at once (`<queue>.dead`, visible);
-- an error while handling an event (database away, a bug) is nacked with requeue after a
-  short pause; the queue's `x-delivery-limit` dead-letters it after that many tries.
+reconnects every second at most while the broker is away, so it resumes within about a
+second of the broker's return. One bad message never stops it:
+- a permanent failure (a message that cannot be parsed, an event that can never be
+  handled, an event whose data the database refuses: `MalformedEvent`) goes to the
+  dead-letter queue at once, its reason in the header `x-taskmgr-dead-reason`;
+- a temporary failure (database away, a bug) is nacked with requeue after a short
+  pause; the queue's `x-delivery-limit` dead-letters it after that many tries.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import threading
 import pika
 from google.protobuf.message import DecodeError
 from pika.adapters.blocking_connection import BlockingChannel
-from pika.exceptions import AMQPError
+from pika.exceptions import AMQPError, NackError, UnroutableError
 
-from common.amqp import connection_parameters, declare_topology
+from common.amqp import connection_parameters, dead_letter_names, declare_topology
+from common.db import retry_once_on_disconnect
 from common.settings import Settings
 from notify_svc.notifier import Notifier
 from notify_svc.rules import MalformedEvent
@@ -28,10 +31,16 @@ from taskmgr.events.v1 import events_pb2
 log = logging.getLogger(__name__)
 # A paused consumer must still answer heartbeats soon enough; the pause stays short.
 _MAX_HANDLER_PAUSE = 10.0
+# Why a message was dead-lettered by the consumer itself (the broker's x-death says only
+# "rejected"); the text is cut to stay well inside an AMQP short string.
+DEAD_REASON_HEADER = "x-taskmgr-dead-reason"
+_MAX_REASON = 240
 
 
 class EventConsumer:
-    def __init__(self, settings: Settings, notifier: Notifier, *, backoff_max: float = 30.0) -> None:
+    def __init__(self, settings: Settings, notifier: Notifier, *, backoff_max: float = 1.0) -> None:
+        """`backoff_max`: the longest wait (seconds) between reconnection attempts, so the
+        consumer resumes within that long of the broker's return."""
         self._settings = settings
         self._notifier = notifier
         self._backoff_max = backoff_max
@@ -55,7 +64,7 @@ class EventConsumer:
                 self._consume_until_stopped()
             except AMQPError as exc:
                 self._connection_failures += 1
-                delay = _jittered(min(self._backoff_max, 0.5 * 2**self._connection_failures))
+                delay = _jittered(min(self._backoff_max, 0.1 * 2**self._connection_failures))
                 log.warning("consumer: broker unavailable (%r); reconnecting in %.1fs", exc, delay)
                 self._stopping.wait(delay)
 
@@ -63,6 +72,7 @@ class EventConsumer:
         settings = self._settings
         with pika.BlockingConnection(connection_parameters(settings.amqp_url)) as connection:
             channel = connection.channel()
+            channel.confirm_delivery()  # a message is dead-lettered (published) before its ack
             declare_topology(
                 channel,
                 exchange=settings.events_exchange,
@@ -82,10 +92,11 @@ class EventConsumer:
         properties: pika.BasicProperties, body: bytes,
     ) -> None:
         try:
-            self._notifier.handle(events_pb2.Event.FromString(body))
+            event = events_pb2.Event.FromString(body)
+            # A stale pooled connection costs a second run here, not a redelivery.
+            retry_once_on_disconnect(lambda: self._notifier.handle(event))
         except (DecodeError, MalformedEvent) as exc:
-            log.error("dead-lettering message %s: %s", properties.message_id, exc)
-            channel.basic_reject(method.delivery_tag, requeue=False)
+            self._dead_letter(channel, method, properties, body, f"{type(exc).__name__}: {exc}")
             return
         except Exception:
             self._handler_failures += 1
@@ -96,6 +107,24 @@ class EventConsumer:
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         self._handler_failures = 0
+        channel.basic_ack(method.delivery_tag)
+
+    def _dead_letter(
+        self, channel: BlockingChannel, method: pika.spec.Basic.Deliver,
+        properties: pika.BasicProperties, body: bytes, reason: str,
+    ) -> None:
+        """Publishes the message, with its reason, to the dead-letter exchange and acks it;
+        if that publish is refused, rejects it (the broker dead-letters it, without the
+        reason). Either way it is not delivered again."""
+        reason = reason[:_MAX_REASON]
+        log.error("dead-lettering message %s: %s", properties.message_id, reason)
+        dead_exchange, _ = dead_letter_names(self._settings.events_exchange, self._settings.notify_queue)
+        properties.headers = {**(properties.headers or {}), DEAD_REASON_HEADER: reason}
+        try:
+            channel.basic_publish(dead_exchange, method.routing_key, body, properties)
+        except (UnroutableError, NackError):
+            channel.basic_reject(method.delivery_tag, requeue=False)
+            return
         channel.basic_ack(method.delivery_tag)
 
 

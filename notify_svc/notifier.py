@@ -13,7 +13,7 @@ import logging
 
 from google.protobuf.message import Message
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from common.db import Database, utcnow
 from notify_svc import rules
@@ -37,8 +37,16 @@ class Notifier:
     def handle(self, event: events_pb2.Event) -> bool:
         """Handles `event` once; False when it had been handled already.
 
-        Raises rules.MalformedEvent for an event that can never be handled.
+        Raises rules.MalformedEvent for an event that can never be handled, including one
+        whose data the database refuses (a DataError or IntegrityError of its own rows:
+        a value too long for its column, out of range): retrying it cannot help.
         """
+        try:
+            return self._handle(event)
+        except (DataError, IntegrityError) as exc:
+            raise rules.MalformedEvent(f"the database refuses event {event.id[:64]!r}: {exc.orig!r}") from exc
+
+    def _handle(self, event: events_pb2.Event) -> bool:
         payload = rules.unpack(event)
         contact = rules.contact_in(event.type, payload)
         user_ids = rules.recipients(event.type, payload)

@@ -31,6 +31,11 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
 _USER_EVENTS = (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_REGISTERED, USER_VERIFIED)
 
 
+# An event id is a UUID in its text form (events.md); types are short dotted names.
+MAX_EVENT_ID = 36
+MAX_EVENT_TYPE = 100
+
+
 class MalformedEvent(ValueError):
     """An event that can never be handled (retrying it cannot help)."""
 
@@ -46,6 +51,9 @@ def unpack(event: events_pb2.Event) -> Message | None:
     """The typed payload, or None for an event type without rules (it is only logged)."""
     if not event.id or not event.type:
         raise MalformedEvent("event without id or type")
+    # The columns that hold them (models.py); SQLite would store longer values silently.
+    if len(event.id) > MAX_EVENT_ID or len(event.type) > MAX_EVENT_TYPE:
+        raise MalformedEvent(f"event id over {MAX_EVENT_ID} or type over {MAX_EVENT_TYPE} characters")
     payload_type = PAYLOAD_TYPES.get(event.type)
     if payload_type is None:
         return None
