@@ -21,6 +21,7 @@ from edge_api.contract import Contract
 from edge_api.errors import register_error_handlers
 from edge_api.limits import create_limiter
 from edge_api.ops import register_ops
+from edge_api.request_head import register_request_head_rules
 from edge_api.transcoder import make_view, register_routes
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -70,6 +71,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
     _register_request_id(app)
+    register_request_head_rules(app)
     register_ops(app, backends)  # before the limiter: its timer must see every request
     limiter = create_limiter(app, settings.ratelimit_storage_uri)
     views = {}
@@ -87,6 +89,7 @@ def create_app(
             allow_headers=_CORS_ALLOW_HEADERS,
             expose_headers=_CORS_EXPOSE_HEADERS,
         )
+        app.after_request(_vary_on_cors_request_headers)
     return app
 
 
@@ -103,3 +106,15 @@ def _register_request_id(app: Flask) -> None:
     def _return_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.request_id
         return response
+
+
+def _vary_on_cors_request_headers(response: Response) -> Response:
+    """With CORS on, every answer depends on the request's Origin (it is echoed in
+    Access-Control-Allow-Origin, or left out for an origin not allowed), and a preflight's
+    on the method and headers it asks for: a shared cache must key on them (RFC 9110
+    section 12.5.5, Fetch standard section 3.2.5). flask-cors adds `Vary: Origin` only
+    when several origins are configured and the origin is allowed."""
+    response.vary.add("Origin")
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response.vary.update(("Access-Control-Request-Method", "Access-Control-Request-Headers"))
+    return response
