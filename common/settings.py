@@ -132,7 +132,7 @@ class Settings(BaseSettings):
     edge_host: str = "127.0.0.1"
     edge_port: int = 8000
     edge_grpc_deadline: float = Field(5.0, gt=0)
-    # gunicorn gthread: worker processes x threads per worker.
+    # granian (edge_api.server): worker processes x Python threads per worker.
     # Operators' port for /metrics (Prometheus), apart from the public one: only the
     # cluster's scraper reaches it (never the Ingress; compose does not publish it).
     edge_metrics_host: str = "127.0.0.1"

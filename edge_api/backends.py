@@ -1,7 +1,7 @@
 """Calls to the gRPC services: one channel per backend per process, a deadline on every call.
 
 Channels are opened on first use in the process that uses them, never inherited: a
-gRPC channel does not survive fork(), and gunicorn forks its workers from the master.
+gRPC channel does not survive fork(), and granian forks its workers from the launcher.
 Retries (one, on UNAVAILABLE, for the methods the contract marks idempotent), keepalive
 and load balancing live in the channel's service config (common.grpc_client.make_channel).
 """

@@ -1,7 +1,7 @@
 """Per-client-IP rate limits from the `rate_limit` method option (Flask-Limiter).
 
 Storage comes from RATELIMIT_STORAGE_URI. The default, memory://, counts per worker
-process: under gunicorn with N workers a client can make up to N times the limit
+process: with N edge workers a client can make up to N times the limit
 before every worker has refused it, and counts reset when a worker restarts. That is
 acceptable on a laptop; deployments with several workers or replicas point the
 setting at a shared store (redis://...) so the limit is the limit.

@@ -24,7 +24,7 @@ PACKAGES = tuple(pattern.rstrip("*") for pattern in _PACKAGE_PATTERNS)
 # Environment variable -> Settings field (the field's name upper-cased, or its alias).
 SETTINGS_FIELDS = {(field.alias or name).upper(): name for name, field in Settings.model_fields.items()}
 SETTINGS_VARS = set(SETTINGS_FIELDS)
-# Read outside Settings (gunicorn's conventions, prometheus_client's multiprocess mode...).
+# Read outside Settings (WEB_CONCURRENCY's convention, prometheus_client's multiprocess mode...).
 _ENVIRON_READ = re.compile(r"os\.environ(?:\.get\(|\[)[\"']([A-Z][A-Z0-9_]*)[\"']")
 CODE_VARS = {
     name

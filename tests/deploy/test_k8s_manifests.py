@@ -209,7 +209,7 @@ def test_pods_run_locked_down_with_bounded_resources(module: str) -> None:
     settings = settings_from(pod_environment(module))
     stopping = settings.grpc_shutdown_grace_seconds + settings.grpc_shutdown_drain_seconds
     assert pod["terminationGracePeriodSeconds"] > stopping
-    # A read-only root filesystem needs a writable /tmp (Python, gunicorn).
+    # A read-only root filesystem needs a writable /tmp (Python, prometheus_client).
     assert any(m["mountPath"] == "/tmp" for m in spec["volumeMounts"])
 
 

@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 _EMAIL_HEADER = "EMAIL (console"
 _RECIPIENT = re.compile(r"^To: (\S+)$", re.MULTILINE)
 _CODE = re.compile(r"code is (\d{6})\b")
-# The process's own grace (GRPC_SHUTDOWN_GRACE_SECONDS, gunicorn's graceful_timeout) plus start-up slack.
+# The process's own grace (GRPC_SHUTDOWN_GRACE_SECONDS, edge_api.server.GRACEFUL_SECONDS) plus start-up slack.
 STOP_TIMEOUT = 20.0
 
 
@@ -164,7 +164,7 @@ class ProcessStack:
         """Until the edge's /readyz answers 200 (every backend SERVING) `consecutive` times in a
         row; fails if a process dies.
 
-        Each gunicorn worker has its own gRPC channels, so one 200 speaks for one worker only:
+        Each edge worker process has its own gRPC channels, so one 200 speaks for one worker only:
         another may still be waiting out its channel's reconnect backoff after probing a
         backend that was not up yet, and answers 503 meanwhile. Fresh connections land on
         the workers at random, so ten 200s in a row leave next to no chance of one not ready.

@@ -35,7 +35,7 @@ from tests.system.accounts import PASSWORD, Account, register_and_login
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
-GRACE_SECONDS = 10.0  # GRPC_SHUTDOWN_GRACE_SECONDS and gunicorn's graceful_timeout
+GRACE_SECONDS = 10.0  # GRPC_SHUTDOWN_GRACE_SECONDS and edge_api.server.GRACEFUL_SECONDS
 DRAIN_SECONDS = 1.0  # GRPC_SHUTDOWN_DRAIN_SECONDS
 LOAD_THREADS = 8
 
