@@ -15,12 +15,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
 from common.events import build_event
+from common.id_reuse import NEVER_REUSE_IDS
 from taskmgr.events.v1 import events_pb2
 
 
 class OutboxMixin:
     """Columns of a service's `outbox` table; each service maps it on its own Base."""
 
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
     event_type: Mapped[str] = mapped_column(String(100))

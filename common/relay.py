@@ -124,19 +124,34 @@ class OutboxRelay:
 
     def _relay_batch(self) -> int:
         model = self._model
-        with self._database.transaction() as session:
-            rows = session.scalars(
-                select(model).order_by(model.id).limit(self._batch_size).with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
-                return 0
-            delivered = self._transport.deliver([row.event() for row in rows])
-            done = [row.id for row, ok in zip(rows, delivered, strict=True) if ok]
+        batch = select(model).order_by(model.id).limit(self._batch_size)
+        if self._database.engine.dialect.name == "sqlite":
+            # No row locks, and a writing transaction holds the database's one write lock
+            # (common.db): delivering inside one would stall every request of the service
+            # for as long as the destination takes. One relay per file, so nothing to
+            # claim: read, deliver, then delete.
+            with self._database.read() as session:
+                rows = session.scalars(batch).all()
+            done = self._deliver(rows)
             if done:
-                session.execute(delete(model).where(model.id.in_(done)))
+                with self._database.transaction() as session:
+                    session.execute(delete(model).where(model.id.in_(done)))
+        else:
+            with self._database.transaction() as session:
+                rows = session.scalars(batch.with_for_update(skip_locked=True)).all()
+                done = self._deliver(rows)
+                if done:
+                    session.execute(delete(model).where(model.id.in_(done)))
         if len(done) < len(rows):
             raise ConnectionError(f"{len(rows) - len(done)} of {len(rows)} events were not delivered")
         return len(rows)
+
+    def _deliver(self, rows: Sequence[OutboxMixin]) -> list[int]:
+        """The ids of the rows the transport confirmed."""
+        if not rows:
+            return []
+        delivered = self._transport.deliver([row.event() for row in rows])
+        return [row.id for row, ok in zip(rows, delivered, strict=True) if ok]
 
     def _note_outbox_rows(self, session: Session, _flush_context: object) -> None:
         # After a flush, session.new still lists what was just inserted.

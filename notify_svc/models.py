@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
+from common.id_reuse import NEVER_REUSE_IDS
 
 
 class Base(DeclarativeBase):
@@ -52,6 +53,7 @@ class Notification(Base):
         UniqueConstraint("event_id", "recipient_user_id", name="uq_notifications_event_recipient"),
         Index("ix_notifications_recipient_id", "recipient_user_id", "id"),
         Index("ix_notifications_event_type_id", "event_type", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
+from common.id_reuse import NEVER_REUSE_IDS
 from common.outbox import OutboxMixin
 
 
@@ -40,6 +41,7 @@ class Task(Base):
         # Staff see everything: the plain listing, and by status.
         Index("ix_tasks_created_at", "created_at", "id"),
         Index("ix_tasks_status_created_at", "status", "created_at", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -66,7 +68,10 @@ class IdempotencyKey(Base):
 
     __tablename__ = "idempotency_keys"
     # The unique constraint is what makes two concurrent creates with one key safe.
-    __table_args__ = (UniqueConstraint("created_by", "request_id", name="uq_idempotency_keys_owner_key"),)
+    __table_args__ = (
+        UniqueConstraint("created_by", "request_id", name="uq_idempotency_keys_owner_key"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     created_by: Mapped[int] = mapped_column(BigInteger)

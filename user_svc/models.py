@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
+from common.id_reuse import NEVER_REUSE_IDS
 from common.outbox import OutboxMixin
 
 
@@ -17,6 +18,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     # Case-sensitive, as in the system this replaces.
@@ -35,7 +37,9 @@ class OtpCode(Base):
     """One emailed code. Old rows stay (cancelled or used) to count sends per hour."""
 
     __tablename__ = "otp_codes"
-    __table_args__ = (Index("ix_otp_codes_user_purpose_created", "user_id", "purpose", "created_at"),)
+    __table_args__ = (
+        Index("ix_otp_codes_user_purpose_created", "user_id", "purpose", "created_at"), NEVER_REUSE_IDS
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -51,6 +55,7 @@ class OtpCode(Base):
 
 class RefreshToken(Base):
     __tablename__ = "refresh_tokens"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -71,7 +76,7 @@ class FailedAttempt(Base):
     """
 
     __tablename__ = "failed_attempts"
-    __table_args__ = (Index("ix_failed_attempts_key_at", "key", "at"),)
+    __table_args__ = (Index("ix_failed_attempts_key_at", "key", "at"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(300))

@@ -1,6 +1,7 @@
-"""task_svc over real gRPC on a fresh PostgreSQL database, with tokens from a test
-issuer and a small fake UserService (a gRPC server of our own on port 0) that answers
-GetUser for the assignee checks and remembers how it was called."""
+"""task_svc over real gRPC on a fresh database of each engine (every test runs on
+PostgreSQL and on SQLite), with tokens from a test issuer and a small fake UserService
+(a gRPC server of our own on port 0) that answers GetUser for the assignee checks and
+remembers how it was called."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from task_svc.server import build
 from taskmgr.task.v1 import task_service_pb2_grpc
 from taskmgr.user.v1 import user_service_pb2_grpc
 from tests.integration.task_svc.support import KNOWN_USERS, STAFF, FakeUserService, RunningFake
+from tests.support.engines import ENGINES, database_url
 from tests.support.tokens import TestIssuer
 
 
@@ -35,10 +37,16 @@ def issuer() -> TestIssuer:
     return TestIssuer()
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def settings(tmp_path, pg_url: str, fake_users) -> Settings:
+def settings(request, engine: str, tmp_path, fake_users) -> Settings:
     return Settings(
-        environment="test", var_dir=tmp_path, task_svc_database_url=pg_url,
+        environment="test", var_dir=tmp_path,
+        task_svc_database_url=database_url(request, engine, tmp_path, "task_svc"),
         user_svc_addr=f"127.0.0.1:{fake_users.port}", grpc_call_deadline=2.0, db_pool_size=8,
         # Nothing listens there, so the outbox relay delivers nothing and the tests can
         # read every event the service recorded.

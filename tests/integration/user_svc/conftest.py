@@ -1,6 +1,6 @@
-"""user_svc over real gRPC (port 0), on a fresh PostgreSQL database or a SQLite file,
-migrated from empty, with a clock the tests control (it only moves forward) and a
-cheap argon2 cost."""
+"""user_svc over real gRPC (port 0), on a fresh PostgreSQL database and on a SQLite file
+(every test runs on both engines), migrated from empty, with a clock the tests control
+(it only moves forward) and a cheap argon2 cost."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from common.db import Database
 from common.grpc_server import GrpcServer
 from common.settings import Settings
 from tests.integration.user_svc.support import Client, FakeClock, Outboxes, generous_rate_limits
+from tests.support.engines import ENGINES, database_url
 from user_svc.server import build
 
 
@@ -53,21 +54,18 @@ def _run(settings: Settings) -> Iterator[RunningUserSvc]:
     server.stop(0)
 
 
-@pytest.fixture(scope="module")
-def svc(tmp_path_factory, postgres) -> Iterator[RunningUserSvc]:
-    """On a fresh PostgreSQL database, shared by a module's tests (each makes its own
+@pytest.fixture(scope="module", params=ENGINES)
+def svc(request, tmp_path_factory) -> Iterator[RunningUserSvc]:
+    """On a fresh database of each engine, shared by a module's tests (each makes its own
     users, addresses and client IPs, so they do not meet)."""
-    yield from _run(_settings(tmp_path_factory.mktemp("user_svc"), postgres.create_database()))
+    directory = tmp_path_factory.mktemp("user_svc")
+    yield from _run(_settings(directory, database_url(request, request.param, directory, "user_svc")))
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=ENGINES)
 def any_db_svc(request, tmp_path) -> Iterator[RunningUserSvc]:
-    """On PostgreSQL and on the embedded SQLite default."""
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'user_svc.db'}"
-    yield from _run(_settings(tmp_path, url))
+    """A service of its own for one test, on each engine."""
+    yield from _run(_settings(tmp_path, database_url(request, request.param, tmp_path, "user_svc")))
 
 
 @pytest.fixture(scope="module")
