@@ -1,18 +1,21 @@
 """Load through the REST edge: the whole stack as real processes on PostgreSQL, wrk as the client.
 
-    .venv/bin/python bench/edge_load.py [--server gunicorn|granian] [--seconds 10] [--profile]
+    .venv/bin/python bench/edge_load.py [--server granian|gunicorn] [--seconds 10] [--profile]
 
 Starts user_svc, task_svc and notify_svc (`python -m <svc>`, production argon2 cost,
 events on the embedded transport) on temporary PostgreSQL databases it creates and
-drops, and the edge under gunicorn gthread (or granian), all on 127.0.0.1. It signs up
-one user and gives them 100 tasks, then drives each path with wrk (16 connections, 2
-threads) and prints requests/s and p50/p99 per path, and the ratio of the task list to
-the floor (GET /api/tasks/{id}/: one primary-key select behind the same edge and auth).
+drops, and the edge as `python -m edge_api` runs it (granian), or under gunicorn gthread
+(the server it had before), all on 127.0.0.1. It signs up one user and gives them 100
+tasks, then drives each path with wrk (16 connections, 2 threads) and prints requests/s,
+p50/p99, the edge's CPU time per request (its launcher and workers, from /proc) and the
+busiest worker's share of the workers' CPU (0.50 is an even split over two), and the
+ratio of the task list to the floor (GET /api/tasks/{id}/: one primary-key select
+behind the same edge and auth).
 With --profile it also records py-spy flame graphs of one edge worker and of task_svc
 under the list load (needs `pip install py-spy` and ptrace permission).
 
 Needs: PostgreSQL on 127.0.0.1:5432 (BENCH_PG_ADMIN_URL), `wrk` (apt-get install wrk),
-and for --server granian, `pip install granian==2.8.7`.
+and for --server gunicorn, `pip install gunicorn==27.0.1`.
 """
 
 from __future__ import annotations
@@ -154,13 +157,14 @@ def start_edge(stack: Stack, server: str) -> None:
     port = free_port()
     env = {**stack.env, "EDGE_PORT": str(port), "TRUSTED_PROXY_COUNT": "1"}
     workers, threads = env.get("WEB_CONCURRENCY", "2"), env.get("EDGE_THREADS", "8")
-    if server == "gunicorn":
+    env["EDGE_METRICS_PORT"] = str(free_port())
+    if server == "granian":
         argv = [PYTHON, "-m", "edge_api"]
     else:
         argv = [
-            str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", workers,
-            "--blocking-threads", threads, "--no-ws", "edge_api.app:create_app",
+            str(ROOT / ".venv" / "bin" / "gunicorn"), "--worker-class", "gthread",
+            "--bind", f"127.0.0.1:{port}", "--workers", workers, "--threads", threads,
+            "edge_api.server:worker_app()",
         ]  # fmt: skip
     stack.edge = stack.processes.start(f"edge_{server}", argv, env)
     stack.edge_port = port
@@ -218,12 +222,30 @@ class Result:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    edge_cpu_ms: float = 0.0  # edge CPU time per request: launcher and workers
+    busiest_worker: float = 0.0  # the busiest worker's share of the workers' CPU time
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(port: int, name: str, path: str, script: str, seconds: int) -> Result:
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def edge_processes(stack: Stack) -> tuple[int, list[int]]:
+    children = subprocess.run(["pgrep", "-P", str(stack.edge.pid)], capture_output=True, text=True)
+    return stack.edge.pid, [int(pid) for pid in children.stdout.split()]
+
+
+def wrk(port: int, name: str, path: str, script: str, seconds: int, stack: Stack | None = None) -> Result:
+    launcher, workers = edge_processes(stack) if stack else (0, [])
+    before = {pid: cpu_seconds(pid) for pid in [launcher, *workers] if pid}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     argv = [
@@ -239,14 +261,22 @@ def wrk(port: int, name: str, path: str, script: str, seconds: int) -> Result:
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    return Result(name, rps, latency("50"), latency("99"), int(non_2xx.group(1)) if non_2xx else 0)
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    used = {pid: cpu_seconds(pid) - start for pid, start in before.items()}
+    by_workers = [used[pid] for pid in workers]
+    return Result(
+        name, rps, latency("50"), latency("99"), int(non_2xx.group(1)) if non_2xx else 0,
+        edge_cpu_ms=1000 * sum(used.values()) / max(total, 1),
+        busiest_worker=max(by_workers) / sum(by_workers) if sum(by_workers) else 0.0,
+    )  # fmt: skip
 
 
 def print_result(result: Result) -> None:
     bad = f"  ({result.non_2xx} non-2xx!)" if result.non_2xx else ""
     print(
         f"{result.name:<34} {result.requests_per_second:>9.0f} req/s"
-        f"   p50 {result.p50_ms:>7.2f} ms   p99 {result.p99_ms:>7.2f} ms{bad}",
+        f"   p50 {result.p50_ms:>7.2f} ms   p99 {result.p99_ms:>7.2f} ms"
+        f"   edge CPU {result.edge_cpu_ms:>5.2f} ms/req   busiest worker {result.busiest_worker:.2f}{bad}",
         flush=True,
     )
 
@@ -254,8 +284,8 @@ def print_result(result: Result) -> None:
 def list_and_floor(stack: Stack, seeded: Seed, seconds: int) -> tuple[Result, Result]:
     bearer = BEARER.format(token=seeded.token)
     one_task = f"/api/tasks/{seeded.task_id}/"
-    floor = wrk(stack.edge_port, "GET /api/tasks/{id}/ (floor)", one_task, bearer, seconds)
-    listed = wrk(stack.edge_port, "GET /api/tasks/ (20 per page)", "/api/tasks/", bearer, seconds)
+    floor = wrk(stack.edge_port, "GET /api/tasks/{id}/ (floor)", one_task, bearer, seconds, stack)
+    listed = wrk(stack.edge_port, "GET /api/tasks/ (20 per page)", "/api/tasks/", bearer, seconds, stack)
     return listed, floor
 
 
@@ -296,7 +326,7 @@ def summarize(profile_path: Path, top: int = 25) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
+    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="py-spy profiles under the list load")
     args = parser.parse_args()
@@ -318,11 +348,12 @@ def main() -> None:
             task = json.dumps({"title": "Benchmarked", "priority": "high"})
             for result in (
                 wrk(stack.edge_port, "POST /api/tasks/ (+ outbox event)", "/api/tasks/",
-                    bearer + POST_JSON.format(body=task), args.seconds),
-                wrk(stack.edge_port, "GET /api/users/profile/", "/api/users/profile/", bearer, args.seconds),
+                    bearer + POST_JSON.format(body=task), args.seconds, stack),
+                wrk(stack.edge_port, "GET /api/users/profile/", "/api/users/profile/", bearer, args.seconds,
+                    stack),
                 wrk(stack.edge_port, "POST /api/token/ (argon2id verify)", "/api/token/",
                     POST_JSON.format(body=json.dumps({"username": seeded.username, "password": PASSWORD}))
-                    + EACH_FROM_ITS_OWN_IP, args.seconds),
+                    + EACH_FROM_ITS_OWN_IP, args.seconds, stack),
             ):  # fmt: skip
                 print_result(result)
             if args.profile:

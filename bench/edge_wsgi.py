@@ -4,8 +4,10 @@
 
 Starts the services once (as bench/edge_load.py does), then for each server in turn:
 starts the edge (2 workers x 8 threads, from WEB_CONCURRENCY / EDGE_THREADS), runs the
-floor (GET /api/tasks/{id}/) and the task list with wrk, prints them, stops the edge.
-Needs `pip install granian==2.8.7` in the venv.
+floor (GET /api/tasks/{id}/) and the task list with wrk, prints them (with the edge's CPU
+time per request and the busiest worker's share), stops the edge. granian is what
+`python -m edge_api` runs; gunicorn gthread is the server it replaced and needs
+`pip install gunicorn==27.0.1` in the venv.
 """
 
 from __future__ import annotations
