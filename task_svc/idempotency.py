@@ -1,9 +1,14 @@
-"""Idempotent creates (AIP-155): a request_id names one create of one user for 24 h.
+"""Idempotent creates (AIP-155; the IETF Idempotency-Key draft): a request_id names
+one create of one user for 24 h.
 
-The first create stores (created_by, request_id) with a hash of the request and the
-new task's id, in the same transaction as the task. A repeat with the same request
-answers that task; the same key with another request is refused. Two concurrent
-creates with one key cannot both succeed: the unique constraint lets one commit.
+The first create stores (created_by, request_id), a hash of the request and the first
+reply (the task as it was answered), in the same transaction as the task. A repeat
+with the same request answers that reply again, as Stripe's idempotency keys do: the
+same status and body, also after the task was changed or deleted (rest-contract.md,
+"returns the first status and body again"). Nothing new is shown by it: a key belongs
+to one caller, and the reply is what that caller was already told. The same key with
+another request is refused. Two concurrent creates with one key cannot both succeed:
+the unique constraint lets one commit, and the other answers its reply.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from sqlalchemy.orm import Session
 from common.db import utcnow
 from common.errors import FailedPrecondition, invalid
 from common.validation import text_problem
-from task_svc.models import IdempotencyKey
+from task_svc.models import IdempotencyKey, Task
+from task_svc.permissions import task_not_found
 
 KEY_LIFETIME = dt.timedelta(hours=24)
 KEY_MAX = 255
+_TIMES = frozenset({"due_date", "created_at", "updated_at"})
 
 
 def check_request_id(request_id: str) -> None:
@@ -38,8 +45,23 @@ def request_hash(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def replayed_task_id(session: Session, created_by: int, request_id: str, digest: str) -> int | None:
-    """The task an earlier create with this key made, or None if there is none (any more)."""
+def snapshot(task: Task) -> dict[str, Any]:
+    """The task's columns as JSON (times as RFC 3339 strings): the reply to keep."""
+    values = {column.key: getattr(task, column.key) for column in Task.__table__.columns}
+    return {name: value.isoformat() if name in _TIMES and value else value for name, value in values.items()}
+
+
+def _restored(reply: Mapping[str, Any]) -> Task:
+    """A detached Task holding a kept reply (never added to a session)."""
+    return Task(**{
+        name: dt.datetime.fromisoformat(value) if name in _TIMES and value else value
+        for name, value in reply.items()
+    })
+
+
+def replay(session: Session, created_by: int, request_id: str, digest: str) -> Task | None:
+    """The first reply of an earlier create by `created_by` with this key, or None if
+    there is none (any more). FAILED_PRECONDITION when the key came with another request."""
     key = session.scalar(
         select(IdempotencyKey).where(
             IdempotencyKey.created_by == created_by,
@@ -55,11 +77,19 @@ def replayed_task_id(session: Session, created_by: int, request_id: str, digest:
             "IDEMPOTENCY_KEY_REUSED",
             "This Idempotency-Key was already used with a different request.",
         )
-    return key.task_id
+    if key.response is not None:
+        return _restored(key.response)
+    # A key from before the first reply was kept: only the caller's own task, made no
+    # later than the key (an id reused on SQLite before migration 0002 is someone else's).
+    task = session.get(Task, key.task_id)
+    if task is None or task.created_by != created_by or task.created_at > key.created_at:
+        raise task_not_found(key.task_id)
+    return task
 
 
-def remember(session: Session, created_by: int, request_id: str, digest: str, task_id: int) -> None:
-    """Stores the key in the create's transaction, replacing an expired one."""
+def remember(session: Session, created_by: int, request_id: str, digest: str, task: Task) -> None:
+    """Stores the key and the reply (`task`, flushed) in the create's transaction,
+    replacing an expired key."""
     session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.created_by == created_by,
@@ -68,6 +98,9 @@ def remember(session: Session, created_by: int, request_id: str, digest: str, ta
         )
     )
     session.add(
-        IdempotencyKey(created_by=created_by, request_id=request_id, request_hash=digest, task_id=task_id)
+        IdempotencyKey(
+            created_by=created_by, request_id=request_id, request_hash=digest, task_id=task.id,
+            response=snapshot(task),
+        )
     )
     session.flush()  # a concurrent duplicate fails here, on the unique constraint

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Index,
@@ -64,7 +66,7 @@ class Task(Base):
 
 
 class IdempotencyKey(Base):
-    """A create made with a request_id: a repeat within 24 h answers the same task."""
+    """A create made with a request_id: a repeat within 24 h answers its first reply."""
 
     __tablename__ = "idempotency_keys"
     # The unique constraint is what makes two concurrent creates with one key safe.
@@ -79,6 +81,9 @@ class IdempotencyKey(Base):
     # sha256 of the normalized request, so the same key with another body is refused.
     request_hash: Mapped[str] = mapped_column(String(64))
     task_id: Mapped[int] = mapped_column(BigInteger)
+    # The task as the create answered it (task_svc.idempotency.snapshot); NULL for keys
+    # stored before migration 0003.
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -28,7 +28,6 @@ from task_svc.permissions import (
     check_may_change,
     check_may_delete,
     check_visible,
-    task_not_found,
 )
 
 # A change that lost a race is tried again: its preconditions are checked again against
@@ -73,7 +72,7 @@ class Tasks:
                 session.add(task)
                 session.flush()
                 if request_id:
-                    idempotency.remember(session, viewer.user_id, request_id, digest, task.id)
+                    idempotency.remember(session, viewer.user_id, request_id, digest, task)
                 events.task_created(session, task, viewer.user_id)
                 if task.assigned_to is not None:
                     events.task_assigned(session, task, viewer.user_id, previous_assignee=None)
@@ -172,13 +171,7 @@ class Tasks:
 
     def _replay(self, viewer: Viewer, request_id: str, digest: str) -> Task | None:
         with self._db.read() as session:
-            task_id = idempotency.replayed_task_id(session, viewer.user_id, request_id, digest)
-            if task_id is None:
-                return None
-            task = session.get(Task, task_id)
-            if task is None:  # created, then deleted
-                raise task_not_found(task_id)
-            return task
+            return idempotency.replay(session, viewer.user_id, request_id, digest)
 
     def _check_assignee(self, user_id: int, field: str) -> None:
         problem = self._directory.check_assignable(user_id)
