@@ -22,6 +22,10 @@ GRACEFUL_SECONDS is killed.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from flask import Flask
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
@@ -47,11 +51,44 @@ _GRANIAN_LOGGING = {
 }
 
 
+# Keys of a WSGI environ that granian sets itself for every request.
+_REQUEST_KEYS = frozenset(
+    {"SERVER_PROTOCOL", "SERVER_NAME", "SERVER_PORT", "REMOTE_ADDR", "REQUEST_METHOD", "PATH_INFO",
+     "QUERY_STRING", "GATEWAY_INTERFACE", "SCRIPT_NAME", "SERVER_SOFTWARE"}
+)  # fmt: skip
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
 def worker_app() -> Flask:
     """The WSGI app of one worker: granian calls it in each worker process as it starts."""
     settings = load_settings()
     configure_logging("edge_api", settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    app.wsgi_app = without_process_environment(app.wsgi_app)
+    return app
+
+
+def without_process_environment(wsgi_app: WSGIApp, environment: dict[str, str] | None = None) -> WSGIApp:
+    """Removes from each request's WSGI environ what granian copies into it from the
+    process environment (`os.environ`, or `environment`).
+
+    granian starts every environ from the process's variables: an `HTTP_PROXY` set for
+    the process would reach the app as a `Proxy` request header on every request, a
+    `CONTENT_TYPE` as the type of a request that sent none, and secrets would sit in
+    every environ. A request's own value wins only where it differs from the process's."""
+    inherited = {
+        key: value
+        for key, value in (os.environ if environment is None else environment).items()
+        if key not in _REQUEST_KEYS
+    }
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        for key, value in inherited.items():
+            if environ.get(key) == value:
+                del environ[key]
+        return wsgi_app(environ, start_response)
+
+    return app
 
 
 def build_server(settings: Settings) -> Server:

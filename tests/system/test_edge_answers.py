@@ -8,11 +8,17 @@ so what the HTTP server does before the app is part of what is tested.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 
-from tests.support.processes import ProcessStack
+from tests.support.local import free_port, wait_for
+from tests.support.processes import REPO, ProcessStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
@@ -131,3 +137,36 @@ def test_what_is_no_http_request_gets_a_bare_400_and_nothing_else(port: int) -> 
         assert status == 400
         assert payload == b""
         assert headers.get("content-length") == "0"
+
+
+def test_the_process_environment_never_reaches_a_request(tmp_path: Path) -> None:
+    # granian starts each WSGI environ from os.environ: without edge_api.server's filter a
+    # variable named like a header (HTTP_PROXY ...) was a header of every request.
+    port = free_port()
+    env = {
+        **os.environ,
+        "EDGE_PORT": str(port),
+        "EDGE_METRICS_PORT": str(free_port()),
+        "VAR_DIR": str(tmp_path),
+        "HTTP_X_REQUEST_ID": "from-the-process",
+    }
+    with (tmp_path / "edge.log").open("wb") as log:
+        edge = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "edge_api"], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+    try:
+        answer = wait_for(lambda: _healthz(port), timeout=30)
+        assert answer.status_code == 200
+        assert answer.headers["X-Request-Id"] != "from-the-process"
+        given = requests.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-Id": "mine"}, timeout=5)
+        assert given.headers["X-Request-Id"] == "mine"
+    finally:
+        edge.terminate()
+        edge.wait(20)
+
+
+def _healthz(port: int) -> requests.Response | None:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    except requests.ConnectionError:
+        return None
