@@ -30,7 +30,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
 MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 EXAMPLE = "2030-01-31T12:00:00Z"
-PROBLEM = f"must be an RFC 3339 date-time with an offset, e.g. {EXAMPLE}"
+PROBLEM = f"must be an RFC 3339 date-time, e.g. {EXAMPLE}"
 
 
 class Instant(NamedTuple):

@@ -406,7 +406,7 @@ def scalar_from_string(field: FieldDescriptor, text: str) -> Any:
 
 def _integer_from_text(field: FieldDescriptor, text: str) -> int:
     if not _INTEGER_TEXT.fullmatch(text) or text == "-0":
-        raise ValueError("must be an integer (ASCII digits, no sign but -, no leading zeros)")
+        raise ValueError("must be an integer")
     return _in_range(field, int(text))
 
 

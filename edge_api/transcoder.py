@@ -12,11 +12,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from google.protobuf import json_format
 from flask import Flask, Response, current_app, g, request
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.wsgi import get_input_stream
 
 from common import client_ip
 from edge_api import options, preconditions
@@ -24,12 +24,17 @@ from edge_api.backends import Backends
 from edge_api.contract import Route
 from edge_api.errors import EdgeProblem
 from edge_api.json_codec import (
+    CONVERSION_ERRORS,
     FieldErrors,
     InvalidFields,
+    MalformedJson,
+    conversion_problem,
+    decode_json,
     is_well_known,
     json_to_message,
     message_to_json,
     scalar_from_string,
+    well_known_from_json,
 )
 
 View = Callable[..., Response]
@@ -104,15 +109,15 @@ def build_request(route: Route, path_values: dict[str, str]) -> Message:
 
 
 def _read_body(route: Route, errors: FieldErrors) -> Any:
-    data = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413, unread
+    data = _body_bytes(current_app.config["MAX_CONTENT_LENGTH"])
     if not data.strip():
         return {}  # no body at all means no fields, not a wrong content type
     if not request.is_json:
         raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
     try:
-        body = json.loads(data)
-    except ValueError as exc:
-        raise EdgeProblem(400, f"The body is not valid JSON: {exc}", "MALFORMED_JSON") from None
+        body = decode_json(data)
+    except MalformedJson as exc:
+        raise EdgeProblem(400, str(exc), "MALFORMED_JSON") from None
     if not isinstance(body, dict):
         raise EdgeProblem(400, "The body must be a JSON object.", "MALFORMED_JSON")
     if route.body == "*":
@@ -126,6 +131,33 @@ def _read_body(route: Route, errors: FieldErrors) -> Any:
     return body
 
 
+def _body_bytes(limit: int) -> bytes:
+    """The request body, at most `limit` bytes; longer is 413 however it is sent.
+
+    Werkzeug refuses a Content-Length over the limit unread, but a chunked body
+    (RFC 9112 section 7.1) has no length: its stream just stops at the limit, and the
+    body would be silently cut. So one byte past the limit is read: if it comes, the body
+    is too long. The stream is Werkzeug's (get_input_stream), bounded by Content-Length or,
+    for a chunked body, read from a server that de-chunks it (wsgi.input_terminated, as
+    gunicorn and Werkzeug's server set); so this holds under any WSGI server.
+    """
+    environ = request.environ
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if request.content_length is None and not chunked:
+        return b""  # no body: reading a stream with no end in sight could block
+    stream = get_input_stream(environ, safe_fallback=False, max_content_length=limit + 1)
+    chunks, size = [], 0
+    while size <= limit:  # a short Content-Length body: ClientDisconnected, a 400
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge(f"The body is larger than {limit} bytes.")
+    return b"".join(chunks)
+
+
 def _set_text(message: Message, path: str, values: list[str], errors: FieldErrors) -> None:
     *parents, leaf_name = path.split(".")
     for name in parents:
@@ -134,13 +166,13 @@ def _set_text(message: Message, path: str, values: list[str], errors: FieldError
     try:
         if field.message_type is not None and is_well_known(field.message_type):
             # A Timestamp, Duration or FieldMask is one JSON string in the JSON mapping.
-            json_format.ParseDict(values[-1], getattr(message, leaf_name))
+            well_known_from_json(values[-1], getattr(message, leaf_name))
         elif field.is_repeated:
             getattr(message, leaf_name).extend(scalar_from_string(field, v) for v in values)
         else:
             setattr(message, leaf_name, scalar_from_string(field, values[-1]))
-    except (ValueError, json_format.ParseError) as exc:
-        errors.setdefault(path, []).append(str(exc))
+    except CONVERSION_ERRORS as exc:
+        errors.setdefault(path, []).append(conversion_problem(exc))
 
 
 def _set_header(

@@ -69,9 +69,9 @@ def test_enums_are_accepted_by_full_name_in_any_case(client, servicer):
 @pytest.mark.parametrize(
     ("query", "errors"),
     [
-        ("kind=huge", {"kind": ["must be one of: unspecified, small, very_big"]}),
+        ("kind=huge", {"kind": ["must be one of: small, very_big"]}),
         ("page_size=many", {"page_size": ["must be an integer"]}),
-        ("page_size=99999999999", {"page_size": ["must be between -2147483648 and 2147483647"]}),
+        ("page_size=-99999999999", {"page_size": ["must be between -2147483648 and 2147483647"]}),
         ("colour=red", {"colour": ["unknown query parameter"]}),
     ],
 )
@@ -115,7 +115,7 @@ def test_null_leaves_an_optional_field_unset(client, servicer):
         ({"name": "x", "version": 3}, {"version": ["read-only"]}),
         ({"name": 5}, {"name": ["must be a string"]}),
         ({"name": "x", "big": True}, {"big": ["must be an integer"]}),
-        ({"name": "x", "kind": "huge"}, {"kind": ["must be one of: unspecified, small, very_big"]}),
+        ({"name": "x", "kind": "huge"}, {"kind": ["must be one of: small, very_big"]}),
         ({"name": "x", "tags": "a"}, {"tags": ["must be a JSON array"]}),
         ({"name": "x", "active": "yes"}, {"active": ["must be true or false"]}),
         (
