@@ -6,12 +6,14 @@ PROTOS := $(shell find protos -name '*.proto')
 INSTALLED := $(VENV)/.installed
 GENERATED := gen/descriptors.pb
 
-.PHONY: install proto run test test-fast lint bench clean
+.PHONY: install proto run test test-slow test-all test-fast lint bench clean
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make run    - run taskmgr locally (installs on first use)"
-	@echo "make test   - run the whole test suite (installs on first use)"
+	@echo "make test   - the test suite without the slow tests (installs on first use; finds,"
+	@echo "              starts or borrows PostgreSQL and RabbitMQ)"
+	@echo "make test-slow - the slow tests (fuzzing, faults, real processes); make test-all: both"
 	@echo "make lint   - ruff"
 	@echo "make proto  - regenerate gRPC stubs and the descriptor set"
 	@echo "make bench  - how to run the benchmarks (bench/README.md)"
@@ -39,8 +41,21 @@ $(GENERATED): $(PROTOS) | $(INSTALLED)
 run: install
 	$(BIN)/python -m common.devrun
 
+# The test command finds, starts or borrows PostgreSQL and RabbitMQ first
+# (tests/support/services.py), then runs pytest pointed at them.
+TEST_SERVICES := $(BIN)/python -m tests.support.services --
+PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
+
+# Everything but the slow tests (fuzzing, fault injection, the product as real processes).
 test: install
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(TEST_SERVICES) $(PYTEST) -m "not slow" $(PYTEST_ARGS)
+
+# Only the slow tests.
+test-slow: install
+	$(TEST_SERVICES) $(PYTEST) -m slow $(PYTEST_ARGS)
+
+# Both, as CI runs them.
+test-all: test test-slow
 
 test-fast: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

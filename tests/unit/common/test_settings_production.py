@@ -57,8 +57,13 @@ def test_length_counts_bytes_not_characters():
     assert key_problem("éàüöçñøß" * 2) is None
 
 
-@pytest.mark.parametrize("value", [GOOD, secrets.token_hex(32), secrets.token_hex(16)])
-def test_production_accepts_random_keys(value):
+@pytest.mark.parametrize(
+    "make_key",
+    [secrets.token_urlsafe, secrets.token_hex, lambda n: secrets.token_hex(n // 2)],
+    ids=["urlsafe", "hex", "hex16"],
+)
+def test_production_accepts_random_keys(make_key):
+    value = make_key(32)
     keys = dict.fromkeys(SERVER_KEYS, value)
     settings = Settings(environment="production", **keys)
     assert settings.secret("otp_hmac_key") == value.encode()
