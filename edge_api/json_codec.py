@@ -47,6 +47,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from common import rfc3339
+from edge_api import update_mask
 from edge_api.options import is_output_only
 
 FieldErrors = dict[str, list[str]]
@@ -347,6 +348,9 @@ def well_known_from_json(value: Any, target: Message) -> None:
         if not isinstance(value, str):
             raise ValueError(rfc3339.PROBLEM)
         target.seconds, target.nanos = rfc3339.parse(value)
+        return
+    if target.DESCRIPTOR.full_name == "google.protobuf.FieldMask" and isinstance(value, str):
+        target.paths.extend(update_mask.parse_paths(value))  # snake_case, as the REST surface
         return
     json_format.ParseDict(value, target)
 

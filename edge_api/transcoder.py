@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.wsgi import get_input_stream
 
 from common import client_ip
-from edge_api import options, preconditions
+from edge_api import explicit_null, options, preconditions, update_mask
 from edge_api.backends import Backends
 from edge_api.contract import Route
 from edge_api.errors import EdgeProblem
@@ -90,6 +90,8 @@ def build_request(route: Route, path_values: dict[str, str]) -> Message:
             json_to_message(body, target)
         except InvalidFields as exc:
             errors.update(exc.errors)
+        for path, problems in explicit_null.missing_fields(route, body).items():
+            errors.setdefault(path, []).extend(problems)
     for variable in route.path_variables:
         _set_text(message, variable.path, [path_values[variable.rule_name]], errors)
     for name in request.args:
@@ -101,10 +103,13 @@ def build_request(route: Route, path_values: dict[str, str]) -> Message:
         value = request.headers.get(header)
         if value is not None:
             _set_header(message, field, header, value, errors)
+    if not errors:
+        try:
+            update_mask.resolve(route, message, body)
+        except ValueError as exc:
+            errors["update_mask"] = [str(exc)]
     if errors:
         raise InvalidFields(errors)
-    if route.verb == "PATCH" and route.body not in ("", "*") and isinstance(body, dict):
-        _infer_update_mask(message, route.body, body)
     return message
 
 
@@ -185,29 +190,6 @@ def _set_header(
         setattr(message, field.name, scalar_from_string(field, value))
     except ValueError as exc:
         errors.setdefault(header, []).append(str(exc))
-
-
-def _infer_update_mask(message: Message, body_field: str, body: dict[str, Any]) -> None:
-    """PATCH semantics as grpc-gateway has them: the fields present in the body change."""
-    mask_field = message.DESCRIPTOR.fields_by_name.get("update_mask")
-    if mask_field is None or mask_field.message_type.full_name != "google.protobuf.FieldMask":
-        return
-    if message.HasField("update_mask"):
-        return  # the client named the fields itself (?update_mask=...)
-    target = message.DESCRIPTOR.fields_by_name[body_field].message_type
-    message.update_mask.paths.extend(_json_paths(body, target, ""))
-
-
-def _json_paths(body: dict[str, Any], descriptor: Descriptor, prefix: str) -> list[str]:
-    paths = []
-    for key, value in body.items():
-        field = descriptor.fields_by_name[key]  # unknown keys were refused already
-        nested = field.message_type
-        if isinstance(value, dict) and nested and not is_well_known(nested) and value:
-            paths.extend(_json_paths(value, nested, f"{prefix}{key}."))
-        else:
-            paths.append(prefix + key)
-    return paths
 
 
 # --- response -------------------------------------------------------------------------

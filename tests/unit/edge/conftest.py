@@ -129,6 +129,11 @@ class ThingServicer:
         self._record(request, context)
         return self.pb.Thing(id=request.id, name=request.name, note=request.note or None)
 
+    def ClaimThing(self, request, context):
+        self._record(request, context)
+        owner = request.owner_id if request.HasField("owner_id") else None
+        return self.pb.Thing(id=request.id, name="claimed", owner_id=owner)
+
     def Fail(self, request, context):
         self._record(request, context)
         context.abort_with_status(rpc_status.to_status(_rich_status(request)))

@@ -34,6 +34,7 @@ def test_every_annotated_rpc_of_the_test_proto_has_an_operation(document):
         ("/api/things/{id}/", "patch"),
         ("/api/things/{id}/", "delete"),
         ("/api/things/{id}/rename/", "post"),
+        ("/api/things/{id}/claim/", "post"),
         ("/api/fail/", "post"),
     }
 
