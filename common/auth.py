@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import jwt
 
 from common import base64url
-from common.errors import Unauthenticated
+from common.errors import Unauthenticated, Unavailable
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # The algorithm each key type may be used with; anything else is refused.
 ALGORITHM_BY_KTY = {"OKP": "EdDSA", "RSA": "RS256"}
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+# After a failed JWKS fetch (user_svc away), how soon the next unknown kid may ask again.
+RETRY_FAILED_FETCH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class JwksCache:
     """Public keys by kid, fetched with `fetch` and refetched on an unknown kid.
 
     An unknown kid refetches at most once per `min_interval` seconds, so a flood of
-    tokens with made-up kids cannot turn into a flood of JWKS requests.
+    tokens with made-up kids cannot turn into a flood of JWKS requests. While user_svc
+    cannot be asked (the last fetch failed), an unknown kid is UNAVAILABLE, not an
+    invalid token, and the fetch is retried after `RETRY_FAILED_FETCH_SECONDS`.
     """
 
     def __init__(self, fetch: Callable[[], Iterable[dict]], min_interval: float = 30.0) -> None:
@@ -51,6 +55,7 @@ class JwksCache:
         self._min_interval = min_interval
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._fetch_failed = False
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> jwt.PyJWK | None:
@@ -58,18 +63,23 @@ class JwksCache:
         if key is None:
             self._refresh_if_allowed()
             key = self._keys.get(kid)
+            if key is None and self._fetch_failed:
+                raise Unavailable("KEYS_UNAVAILABLE", "Access tokens cannot be checked now; try again.")
         return key
 
     def _refresh_if_allowed(self) -> None:
         with self._lock:
-            if time.monotonic() - self._fetched_at < self._min_interval:
+            interval = RETRY_FAILED_FETCH_SECONDS if self._fetch_failed else self._min_interval
+            if time.monotonic() - self._fetched_at < interval:
                 return
             self._fetched_at = time.monotonic()
             try:
                 jwks = list(self._fetch())
             except Exception:
                 log.warning("could not fetch the JWKS", exc_info=True)
+                self._fetch_failed = True
                 return
+            self._fetch_failed = False
             self._keys = {
                 jwk["kid"]: jwt.PyJWK(jwk) for jwk in jwks if jwk.get("kty") in ALGORITHM_BY_KTY
             }
