@@ -1,5 +1,6 @@
 """The one server interceptor: request id, authentication, control characters in any
-request string (common.validation), error mapping, access log.
+request string (common.validation), the contract's field rules (common.contract_rules),
+error mapping, access log.
 
 Error mapping: a DomainError becomes its status; a dependency that is away
 (`common.faults.dependency_away`: database, broker, peer service) becomes UNAVAILABLE
@@ -33,6 +34,7 @@ from grpc_status import rpc_status
 from common import client_ip
 from common.auth import TokenVerifier
 from common.context import claims_var, client_ip_var, request_id_var
+from common.contract_rules import check_request
 from common.db import retry_once_on_disconnect
 from common.errors import DomainError, Unauthenticated, Unavailable, invalid
 from common.faults import RETRY_AFTER_SECONDS, dependency_away
@@ -123,6 +125,7 @@ def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None],
             problems = message_text_problems(request)  # NUL and control characters, any field
             if problems:
                 raise invalid(problems)
+            check_request(request)  # REQUIRED fields and buf.validate rules (the contract)
             # A stale pooled connection costs one more run, not a failed call.
             return retry_once_on_disconnect(lambda: behavior(request, context))
         except DomainError as error:

@@ -115,7 +115,7 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     status = GRPC_TO_HTTP.get(code, 500)
     details = read_details(rpc_status.from_call(error) if isinstance(error, grpc.Call) else None)
-    reason, field_errors, headers = details.reason or None, details.fields, {}
+    reason, field_errors, headers = details.reason or None, _relative_to_body(details.fields), {}
     if details.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(details.retry_after)))
     elif status == 503:  # a backend that is away says nothing itself (RFC 9110 section 10.2.3)
@@ -128,6 +128,16 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
         detail_text = _GENERIC_DETAILS.get(code, GENERIC_DETAIL)
         reason = None  # an internal reason is no stable contract for clients
     return problem(status, detail_text, code=reason, errors=field_errors, headers=headers)
+
+
+def _relative_to_body(fields: FieldErrors) -> FieldErrors:
+    """A service names a field from its request message ("task.title"); a REST client
+    sent only the body field's content, so the problem names it from there ("title"),
+    as the edge's own body errors do. `g.body_field` is the route's body binding."""
+    body = g.get("body_field", "")
+    if body in ("", "*"):
+        return fields
+    return {name.removeprefix(body + "."): texts for name, texts in fields.items()}
 
 
 def register_error_handlers(app: Flask) -> None:

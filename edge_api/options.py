@@ -30,6 +30,11 @@ def http_header(field: FieldDescriptor) -> str:
     return field.GetOptions().Extensions[options_pb2.http_header]
 
 
+def is_credential(field: FieldDescriptor) -> bool:
+    """A credential the method checks: a wrong one is UNAUTHENTICATED (401)."""
+    return field.GetOptions().Extensions[options_pb2.credential]
+
+
 def is_output_only(field: FieldDescriptor) -> bool:
     behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
     return field_behavior_pb2.OUTPUT_ONLY in behaviors

@@ -45,6 +45,7 @@ def make_view(route: Route, backends: Backends, authenticate: Authenticate) -> V
     def view(**path_values: str) -> Response:
         authenticate(route)  # 401 before anything in the request is validated
         message = build_request(route, path_values)
+        g.body_field = route.body  # errors name fields from the body (edge_api.errors)
         preconditions.check_before_call(route)
         reply = backends.call(route, message, grpc_metadata())
         return build_response(route, reply)

@@ -20,7 +20,8 @@ from task_svc.tasks import NewTask, Tasks
 from taskmgr.task.v1 import task_service_pb2 as pb
 from taskmgr.task.v1 import task_service_pb2_grpc
 
-LIST_FILTERS = ("status", "priority", "assigned_to", "created_by", "q", "due_before", "due_after", "ordering")
+# ListTasks filters that are text on the wire; status, priority and the due dates are typed.
+TEXT_FILTERS = ("assigned_to", "created_by", "q", "ordering")
 
 
 class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
@@ -44,7 +45,7 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
 
     def ListTasks(self, request: pb.ListTasksRequest, context) -> pb.ListTasksResponse:  # noqa: ANN001, N802
         size = page_size(request.page_size)
-        query = parse_list_query(_viewer(), {name: getattr(request, name) for name in LIST_FILTERS})
+        query = parse_list_query(_viewer(), _list_filters(request))
         page, next_token = self._tasks.list(query, request.page_token, size)
         return pb.ListTasksResponse(results=[to_message(task) for task in page], next_page_token=next_token)
 
@@ -102,6 +103,18 @@ def _field_value(task: pb.Task, name: str) -> Any:
 
 def _required(name: str) -> None:
     raise invalid({name: "This field may not be null."})
+
+
+def _list_filters(request: pb.ListTasksRequest) -> dict[str, str]:
+    """The filters as parse_list_query reads them: the typed ones (enums, Timestamps) as
+    text, unset ones as ""."""
+    filters = {name: getattr(request, name) for name in TEXT_FILTERS}
+    filters["status"] = _status_name(request.status) or ""
+    filters["priority"] = _priority_name(request.priority) or ""
+    for name in ("due_before", "due_after"):
+        if request.HasField(name):  # out of range: INVALID_ARGUMENT
+            filters[name] = from_timestamp(getattr(request, name), name).isoformat()
+    return filters
 
 
 def _status_name(value: int) -> str | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from common.db import Database
 from common.settings import Settings
@@ -136,10 +137,16 @@ def due(row: dict, *, before: int | None = None, after: int | None = None) -> bo
     return row["due_date"] > BASE + dt.timedelta(days=after)
 
 
+def at(text: str) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromJsonString(text)
+    return stamp
+
+
 # Each filter, and the same filter in Python: matches(row, viewer id).
 FILTERS = [
-    ({"status": "done"}, lambda r, me: r["status"] == "done"),
-    ({"priority": "urgent"}, lambda r, me: r["priority"] == 4),
+    ({"status": pb.TASK_STATUS_DONE}, lambda r, me: r["status"] == "done"),
+    ({"priority": pb.TASK_PRIORITY_URGENT}, lambda r, me: r["priority"] == 4),
     ({"assigned_to": "me"}, lambda r, me: r["assigned_to"] == me),
     ({"assigned_to": str(BOB)}, lambda r, me: r["assigned_to"] == BOB),
     ({"assigned_to": "none"}, lambda r, me: r["assigned_to"] is None),
@@ -148,9 +155,9 @@ FILTERS = [
     ({"q": "report"}, lambda r, me: "report" in (r["title"] + r["description"]).lower()),
     ({"q": "%"}, lambda r, me: "%" in r["title"]),  # a literal %, not a wildcard
     ({"q": "_"}, lambda r, me: "_" in r["title"]),
-    ({"due_before": "2026-01-04T00:00:00Z"}, lambda r, me: due(r, before=3)),
-    ({"due_after": "2026-01-07T00:00:00+00:00"}, lambda r, me: due(r, after=6)),
-    ({"status": "pending", "priority": "low", "assigned_to": "none"},
+    ({"due_before": at("2026-01-04T00:00:00Z")}, lambda r, me: due(r, before=3)),
+    ({"due_after": at("2026-01-07T00:00:00+00:00")}, lambda r, me: due(r, after=6)),
+    ({"status": pb.TASK_STATUS_PENDING, "priority": pb.TASK_PRIORITY_LOW, "assigned_to": "none"},
      lambda r, me: (r["status"], r["priority"], r["assigned_to"]) == ("pending", 1, None)),
 ]
 
@@ -165,23 +172,29 @@ def test_every_filter(sample: Sample, filters: dict, matches, user_id: int) -> N
 
 
 def test_bad_filters_are_field_errors(sample: Sample) -> None:
-    request = pb.ListTasksRequest(status="open", due_before="tomorrow", ordering="title", assigned_to="x")
+    # The contract's rules (common.contract_rules), checked before the handler runs.
+    request = pb.ListTasksRequest(status=99, priority=-1, ordering="title", assigned_to="x", created_by="0")
     error = grpc_error(sample.stub.ListTasks, request, metadata=sample.metadata(ALICE))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(field_violations(error)) == {"status", "due_before", "ordering", "assigned_to"}
+    assert set(field_violations(error)) == {"status", "priority", "ordering", "assigned_to", "created_by"}
+    # A Timestamp outside 0001..9999 cannot be a datetime: the handler's field error.
+    request = pb.ListTasksRequest(due_before=Timestamp(seconds=-(10**12)))
+    error = grpc_error(sample.stub.ListTasks, request, metadata=sample.metadata(ALICE))
+    assert set(field_violations(error)) == {"due_before"}
 
 
 def test_a_token_fits_only_its_own_query(sample: Sample) -> None:
     stub, as_user = sample.stub, sample.metadata
-    first = stub.ListTasks(pb.ListTasksRequest(page_size=2, status="done"), metadata=as_user(ALICE))
+    done, pending = pb.TASK_STATUS_DONE, pb.TASK_STATUS_PENDING
+    first = stub.ListTasks(pb.ListTasksRequest(page_size=2, status=done), metadata=as_user(ALICE))
     for request in [
-        pb.ListTasksRequest(page_size=2, page_token=first.next_page_token, status="pending"),
-        pb.ListTasksRequest(page_size=2, page_token=first.next_page_token[:-3] + "abc", status="done"),
+        pb.ListTasksRequest(page_size=2, page_token=first.next_page_token, status=pending),
+        pb.ListTasksRequest(page_size=2, page_token=first.next_page_token[:-3] + "abc", status=done),
     ]:
         error = grpc_error(stub.ListTasks, request, metadata=as_user(ALICE))
         assert (error.code(), reason(error)) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
     # Nor does it fit someone else's listing.
-    request = pb.ListTasksRequest(page_size=2, page_token=first.next_page_token, status="done")
+    request = pb.ListTasksRequest(page_size=2, page_token=first.next_page_token, status=pb.TASK_STATUS_DONE)
     assert reason(grpc_error(stub.ListTasks, request, metadata=as_user(BOB))) == "INVALID_PAGE_TOKEN"
 
 

@@ -52,5 +52,6 @@ def test_sqlite_migrates_creates_lists_and_updates(stub) -> None:  # noqa: ANN00
     assert [t.id for t in [*first.results, *rest.results]] == [t.id for t in reversed(created)]
     assert not rest.next_page_token
 
-    filtered = pb.ListTasksRequest(status="done", due_after="2029-12-31T00:00:00Z", q="TASK")
+    after = timestamp_pb2.Timestamp(seconds=int(dt.datetime(2029, 12, 31, tzinfo=dt.UTC).timestamp()))
+    filtered = pb.ListTasksRequest(status=pb.TASK_STATUS_DONE, due_after=after, q="TASK")
     assert [t.id for t in stub.ListTasks(filtered, metadata=ME).results] == [created[0].id]

@@ -51,9 +51,10 @@ def test_create_fills_defaults_and_get_returns_it(stub, as_user) -> None:
 @pytest.mark.parametrize(
     ("fields", "bad"),
     [
-        ({"title": ""}, "title"),
-        ({"title": "x" * 201}, "title"),
-        ({"title": "t", "description": "\x00"}, "description"),
+        # Named from the request, as the contract's checks name them (AIP-193).
+        ({"title": ""}, "task.title"),
+        ({"title": "x" * 201}, "task.title"),
+        ({"title": "t", "description": "\x00"}, "task.description"),
     ],
 )
 def test_create_refuses_bad_fields(stub, as_user, fields: dict, bad: str) -> None:

@@ -108,15 +108,19 @@ def test_list_users_refuses_bad_paging(client):
     error = failure(client.stub.ListUsers, pb.ListUsersRequest(page_token=tampered), metadata=auth)
     assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN")
     error = failure(client.stub.ListUsers, pb.ListUsersRequest(page_size=-1), metadata=auth)
-    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_PAGE_SIZE")
+    # A rule of the contract (buf.validate gte 0), checked before the handler runs.
+    assert (error.code, error.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
+    assert set(error.fields) == {"page_size"}
     assert len(client.stub.ListUsers(pb.ListUsersRequest(page_size=1000), metadata=auth).results) <= 100
 
 
 def test_get_user_of_an_unknown_id_is_404(client):
     auth = bearer(client.login(client.verified_user().username).access)
-    for missing in (0, -5, 2**62):
-        error = failure(client.stub.GetUser, pb.GetUserRequest(id=missing), metadata=auth)
-        assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
+    error = failure(client.stub.GetUser, pb.GetUserRequest(id=2**62), metadata=auth)
+    assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND")
+    for impossible in (0, -5):  # no id is ever 0 or less: the contract refuses it (id > 0)
+        error = failure(client.stub.GetUser, pb.GetUserRequest(id=impossible), metadata=auth)
+        assert (error.code, set(error.fields)) == (grpc.StatusCode.INVALID_ARGUMENT, {"id"})
 
 
 def test_update_profile_bounds_names(client):

@@ -67,7 +67,10 @@ def test_refresh_tokens_expire_after_seven_days(svc, client):
 def test_unknown_refresh_tokens(client):
     assert failure(refresh, client, "made-up").code == grpc.StatusCode.UNAUTHENTICATED
     client.stub.RevokeToken(pb.RevokeTokenRequest(refresh="made-up"))  # answers OK: reveals nothing
-    client.stub.RevokeToken(pb.RevokeTokenRequest(refresh=""))
+    # No token at all is a malformed request, not a logout (REQUIRED in the contract).
+    assert failure(client.stub.RevokeToken, pb.RevokeTokenRequest(refresh="")).fields == {
+        "refresh": ["This field is required."]
+    }
 
 
 def test_change_password_errors(client):

@@ -13,7 +13,7 @@ def test_register_verify_login_profile_refresh_revoke_change_and_reset(any_db_sv
     stub, outbox = svc.client.stub, svc.client.outbox
 
     # Register: the account is unverified; user.registered and the code go to the outbox.
-    user = stub.Register(pb.RegisterRequest(username="Alice", email=" Alice@Example.COM", password=PASSWORD))
+    user = stub.Register(pb.RegisterRequest(username="Alice", email="Alice@Example.COM", password=PASSWORD))
     assert (user.username, user.email, user.email_verified, user.is_staff) == (
         "Alice", "alice@example.com", False, False,
     )

@@ -1,0 +1,153 @@
+"""The field rules of the contract, enforced for every request and read by the edge's
+OpenAPI document: one source, so the document and the services cannot disagree.
+
+Two kinds of annotation on a request message's fields count:
+- `google.api.field_behavior` REQUIRED (AIP-203): the field must be set; for a proto3
+  scalar without presence, set means not its zero value ("" / 0 / false / enum 0). A
+  REQUIRED proto3 `optional` scalar is the exception (see `_null_is_a_value`).
+- `buf.validate.field` rules (protovalidate: lengths, patterns, `email`, bounds, `in`,
+  `defined_only` ...), evaluated by the protovalidate library.
+
+An update request (AIP-134: a message field plus a `google.protobuf.FieldMask
+update_mask`) changes only the masked paths of its resource, so a rule on any other path
+of the resource does not apply: PATCH {"status": "done"} needs no title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+
+import protovalidate
+from buf.validate import validate_pb2
+from google.api import field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from common.errors import invalid
+
+REQUIRED_MESSAGE = "This field is required."
+
+
+def field_rules(field: FieldDescriptor) -> validate_pb2.FieldRules | None:
+    """The field's `(buf.validate.field)` rules, or None when it has none."""
+    options = field.GetOptions()
+    if not options.HasExtension(validate_pb2.field):
+        return None
+    return options.Extensions[validate_pb2.field]
+
+
+def is_required(field: FieldDescriptor) -> bool:
+    """REQUIRED by field_behavior (AIP-203), or `(buf.validate.field).required`."""
+    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    rules = field_rules(field)
+    return field_behavior_pb2.REQUIRED in behaviors or bool(rules and rules.required)
+
+
+def check_request(request: Message) -> None:
+    """Raises INVALID_ARGUMENT (common.errors.invalid) naming every field of `request`
+    that breaks a rule of the contract, by dotted path ("task.title"); returns None when
+    the request keeps them all."""
+    problems = request_problems(request)
+    if problems:
+        raise invalid(problems)
+
+
+def request_problems(request: Message) -> dict[str, list[str]]:
+    """{dotted field path: [messages]} for every broken rule; {} when there is none."""
+    problems: dict[str, list[str]] = {}
+    for path in _missing(request, ""):
+        problems.setdefault(path, []).append(REQUIRED_MESSAGE)
+    if _has_rules(request.DESCRIPTOR):
+        try:
+            protovalidate.validate(request)
+        except protovalidate.ValidationError as error:
+            for violation in error.violations:
+                path = ".".join(e.field_name for e in violation.proto.field.elements)
+                if path not in problems:  # a missing field needs no second message
+                    problems.setdefault(path or "body", []).append(_sentence(violation.proto.message))
+    scope = _update_scope(request)
+    if scope is not None:
+        resource, masked = scope
+        problems = {
+            path: texts for path, texts in problems.items()
+            if not path.startswith(resource + ".") or _in_mask(path[len(resource) + 1:], masked)
+        }
+    return problems
+
+
+def _missing(message: Message, prefix: str) -> Iterator[str]:
+    for field in message.DESCRIPTOR.fields:
+        name = field.name
+        if field.message_type is not None and not field.is_repeated:
+            if message.HasField(name):
+                yield from _missing(getattr(message, name), f"{prefix}{name}.")
+            elif is_required(field):
+                yield prefix + name
+        elif is_required(field) and not _is_set(message, field) and not _null_is_a_value(field):
+            yield prefix + name
+
+
+def _null_is_a_value(field: FieldDescriptor) -> bool:
+    """A REQUIRED proto3 `optional` scalar (AssignTaskRequest.user_id: null unassigns) must
+    be named by the client, null included; unset and null are one state in a message, so
+    the REST edge checks it in the JSON body (edge_api/explicit_null.py), not here."""
+    return field.has_presence and field.message_type is None and not field.is_repeated
+
+
+def _is_set(message: Message, field: FieldDescriptor) -> bool:
+    if field.is_repeated:
+        return len(getattr(message, field.name)) > 0
+    if field.has_presence:
+        return message.HasField(field.name)
+    return bool(getattr(message, field.name))
+
+
+def _update_scope(request: Message) -> tuple[str, list[str]] | None:
+    """(resource field, masked paths) of an AIP-134 update request, else None. An empty
+    mask updates the fields that are set (AIP-134), so they are the mask."""
+    fields = request.DESCRIPTOR.fields_by_name
+    mask = fields.get("update_mask")
+    if mask is None or getattr(mask.message_type, "full_name", "") != "google.protobuf.FieldMask":
+        return None
+    # AIP-134: the resource is the request's REQUIRED message field.
+    resources = [f for f in request.DESCRIPTOR.fields
+                 if f.message_type is not None and f.name != "update_mask" and is_required(f)]
+    if len(resources) != 1:
+        return None
+    resource = resources[0].name
+    paths = list(request.update_mask.paths)
+    if not paths:
+        paths = [f.name for f, _ in getattr(request, resource).ListFields()]
+    return resource, paths
+
+
+def _in_mask(path: str, masked: list[str]) -> bool:
+    return any(path == m or path.startswith(m + ".") or m.startswith(path + ".") for m in masked)
+
+
+@cache
+def _has_rules(descriptor: Descriptor) -> bool:
+    """Whether protovalidate has anything to check: most messages have no rules, and
+    skipping them keeps the hot path free of the call."""
+    return _reaches_rules(descriptor, frozenset())
+
+
+def _reaches_rules(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    if descriptor.full_name in seen:
+        return False
+    seen = seen | {descriptor.full_name}
+    if descriptor.GetOptions().HasExtension(validate_pb2.message):
+        return True
+    for field in descriptor.fields:
+        if field_rules(field) is not None:
+            return True
+        if field.message_type is not None and _reaches_rules(field.message_type, seen):
+            return True
+    return False
+
+
+def _sentence(text: str) -> str:
+    """protovalidate's "must be at most 200 characters" as our messages are written."""
+    text = text.strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else "Invalid value."

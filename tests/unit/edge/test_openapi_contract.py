@@ -1,0 +1,211 @@
+"""The real document (the taskmgr protos) tells the truth and serves typed clients:
+statuses, shapes, limits, examples and parameter types all come from the contract."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from common.settings import Settings
+from edge_api.app import create_app
+from edge_api.contract import Contract
+from edge_api.options import is_output_only
+
+WRITE_VERBS = {"post", "put", "patch"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return create_app(Settings()).test_client().get("/swagger.json").json  # no call is made
+
+
+def operations(document: dict) -> Iterator[tuple[str, str, dict]]:
+    for path, ops in document["paths"].items():
+        for verb, operation in ops.items():
+            yield path, verb, operation
+
+
+def resolve(document: dict, schema: dict) -> dict:
+    while "$ref" in schema or ("allOf" in schema and len(schema["allOf"]) == 1):
+        schema = schema["allOf"][0] if "allOf" in schema else schema
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def validator(document: dict, schema: dict) -> OAS30Validator:
+    registry = Registry().with_resource("doc", Resource.from_contents(document, default_specification=DRAFT4))
+    rooted = json.loads(json.dumps(schema).replace('"#/components', '"doc#/components'))
+    return OAS30Validator(rooted, registry=registry)
+
+
+def test_every_status_a_method_answers_is_documented(document):
+    """401 on a public method that checks a credential (it answered 401 undocumented)."""
+    responses = {op["operationId"]: set(op["responses"]) for _, _, op in operations(document)}
+
+    assert "401" in responses["login"] and "401" in responses["refresh_token"]
+    # Public methods that check no credential never answer 401; the others all may.
+    assert "401" not in responses["register"] | responses["get_jwks"] | responses["resend_otp"]
+    assert all("401" in responses[op] for op in ("list_tasks", "change_password", "list_notifications"))
+    # A service that is away is 503 on every operation, with Retry-After.
+    assert all("503" in statuses for statuses in responses.values())
+    assert "Retry-After" in document["components"]["responses"]["ServiceUnavailable"]["headers"]
+
+
+def test_the_unspecified_placeholder_is_nowhere_on_the_surface(document):
+    assert "unspecified" not in json.dumps(document).lower()
+    assert document["components"]["schemas"]["TaskStatus"]["enum"] == [
+        "pending",
+        "in_progress",
+        "done",
+        "cancelled",
+    ]
+
+
+def test_operation_ids_are_method_names(document):
+    ids = [op["operationId"] for _, _, op in operations(document)]
+
+    assert len(ids) == len(set(ids))
+    assert {"list_tasks", "create_task", "assign_task", "login", "get_profile"} <= set(ids)
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", operation_id) for operation_id in ids)
+
+
+def test_a_servers_entry(document):
+    assert document["servers"] == [{"url": "/", "description": "This server"}]
+
+
+def test_request_bodies_have_their_own_schemas_without_output_only_fields(document):
+    """Posting back a fetched task works: no id, version, created_at in a request."""
+    output_only = {
+        field.name
+        for route in Contract.default().routes()
+        for message in (route.method.input_type, route.method.output_type)
+        for field in _fields(message)
+        if is_output_only(field)
+    }
+    assert {"id", "version", "created_at", "email_verified"} <= output_only
+    bodies = {
+        op["operationId"]: op["requestBody"] for _, _, op in operations(document) if "requestBody" in op
+    }
+    assert set(bodies) >= {"create_task", "update_task", "assign_task", "register", "login"}
+    for name, body in bodies.items():
+        schema = resolve(document, body["content"]["application/json"]["schema"])
+        assert schema["additionalProperties"] is False, name  # the edge refuses unknown fields
+        assert not set(schema["properties"]) & output_only, name
+    task_input = resolve(document, bodies["create_task"]["content"]["application/json"]["schema"])
+    assert set(task_input["properties"]) == {
+        "title",
+        "description",
+        "status",
+        "priority",
+        "due_date",
+        "assigned_to",
+    }
+    assert task_input["required"] == ["title"]
+    assert "required" not in resolve(document, bodies["update_task"]["content"]["application/json"]["schema"])
+
+
+def test_response_fields_are_required_and_responses_stay_open(document):
+    seen: set[str] = set()
+    for _, _, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("2") and "content" in response:
+                _check_response_schema(document, response["content"]["application/json"]["schema"], seen)
+    assert {"Task", "User", "ListTasksResponse", "LoginResponse"} <= seen
+
+
+def _check_response_schema(document: dict, schema: dict, seen: set[str]) -> None:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return
+        seen.add(name)
+    schema = resolve(document, schema)
+    if schema.get("type") != "object":
+        return
+    assert schema.get("additionalProperties") is not False  # a field added later breaks no client
+    assert sorted(schema.get("required", [])) == sorted(schema.get("properties", {}))
+    for prop in schema.get("properties", {}).values():
+        _check_response_schema(document, prop.get("items", prop), seen)
+
+
+def test_limits_are_in_the_schema_not_only_in_prose(document):
+    schemas = document["components"]["schemas"]
+    register = schemas["RegisterRequest"]["properties"]
+    assert (register["username"]["minLength"], register["username"]["maxLength"]) == (3, 150)
+    assert register["username"]["pattern"] == "^[A-Za-z0-9_.-]+$"
+    assert register["email"]["format"] == "email" and register["email"]["maxLength"] == 254
+    assert (register["password"]["minLength"], register["password"]["maxLength"]) == (8, 128)
+    assert schemas["VerifyOtpRequest"]["properties"]["otp_code"]["pattern"] == "^[0-9]{6}$"
+    assert schemas["TaskInput"]["properties"]["title"]["maxLength"] == 200
+    assert schemas["TaskInput"]["properties"]["description"]["maxLength"] == 10_000
+    assert schemas["UpdateProfileRequest"]["properties"]["last_name"]["maxLength"] == 150
+    user_id = schemas["AssignTaskRequest"]["properties"]["user_id"]
+    assert (user_id["minimum"], user_id["exclusiveMinimum"]) == (0, True)
+
+
+def test_filters_and_headers_are_typed(document):
+    listing = {p["name"]: p["schema"] for p in document["paths"]["/api/tasks/"]["get"]["parameters"]}
+    assert listing["status"] == {"$ref": "#/components/schemas/TaskStatus"}
+    assert listing["priority"] == {"$ref": "#/components/schemas/TaskPriority"}
+    assert listing["due_before"]["format"] == "date-time" == listing["due_after"]["format"]
+    assert listing["page_size"]["minimum"] == 0
+    assert listing["q"]["maxLength"] == 200
+    assert "-priority" in listing["ordering"]["enum"]
+    assert re.fullmatch(listing["assigned_to"]["pattern"], "none") and not re.search(
+        listing["assigned_to"]["pattern"], "007"
+    )
+    create = document["paths"]["/api/tasks/"]["post"]
+    headers = {p["name"]: p["schema"] for p in create["parameters"] if p["in"] == "header"}
+    assert headers["Idempotency-Key"]["maxLength"] == 255
+    assert create["responses"]["201"]["headers"]["ETag"]["schema"]["pattern"]
+
+
+@pytest.mark.parametrize("value", ['"3"', 'W/"3"', '"9", "3"', "*", '"abc"'])
+def test_if_match_is_documented_as_entity_tags(document, value):
+    patch = document["paths"]["/api/tasks/{id}/"]["patch"]
+    schema = next(p["schema"] for p in patch["parameters"] if p["name"] == "If-Match")
+    assert re.fullmatch(schema["pattern"], value)
+
+
+@pytest.mark.parametrize("value", ["3", '"3', "**", '"a" "b"'])
+def test_if_match_refuses_what_is_no_entity_tag(document, value):
+    patch = document["paths"]["/api/tasks/{id}/"]["patch"]
+    schema = next(p["schema"] for p in patch["parameters"] if p["name"] == "If-Match")
+    assert not re.fullmatch(schema["pattern"], value)
+
+
+def test_every_write_operation_has_a_body_example_its_schema_accepts(document):
+    """What Swagger UI's "Try it out" fills in: the schema's example, valid as it stands."""
+    for path, verb, operation in operations(document):
+        if verb not in WRITE_VERBS or "requestBody" not in operation:
+            continue
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        example = resolve(document, schema).get("example")
+        assert example is not None, (verb, path)
+        assert "unspecified" not in json.dumps(example)
+        errors = list(validator(document, schema).iter_errors(example))
+        assert not errors, (verb, path, [e.message for e in errors])
+    assert resolve(document, {"$ref": "#/components/schemas/TaskInput"})["example"] == {
+        "title": "Write the README",
+        "description": "Install, run, test.",
+        "status": "pending",
+        "priority": "high",
+        "due_date": "2030-01-31T12:00:00Z",
+    }
+
+
+def _fields(message: Any, seen: frozenset = frozenset()) -> Iterator:
+    if message.full_name in seen:
+        return
+    for field in message.fields:
+        yield field
+        if field.message_type is not None:
+            yield from _fields(field.message_type, seen | {message.full_name})
