@@ -44,6 +44,8 @@ _PLACEHOLDER_WORDS = (
     "replaceme", "changeme", "changeit", "placeholder", "example", "devonly", "notsecret",
     "insecure", "yoursecret", "yourkey", "secretkey", "password",
 )
+# In any other setting only the unmistakable markers: "example" is a fine mail domain.
+_TEMPLATE_WORDS = ("replaceme", "changeme")
 
 
 class Settings(BaseSettings):
@@ -180,21 +182,27 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_keys_are_real(self) -> Settings:
         """In production, every server key that is set is a real key: not a placeholder,
-        at least MIN_KEY_BYTES (32) bytes, not one character repeated. An empty key is
-        left to production_problems, which knows which service needs which key.
+        at least MIN_KEY_BYTES (32) bytes, not one character repeated; and no other
+        setting (a database URL's password, SMTP credentials...) still holds a template's
+        REPLACE_ME or changeme. An empty key is left to production_problems, which knows
+        which service needs which key.
 
         Raises ValueError (so ValidationError) naming the settings, never their values."""
         if self.environment != "production":
             return self
-        problems = [
-            f"{name.upper()} {problem}"
-            for name in SERVER_KEYS
-            if (problem := key_problem(getattr(self, name).get_secret_value()))
-        ]
+        problems = []
+        for name, value in self:
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if name in SERVER_KEYS:
+                problem = key_problem(text)
+            else:
+                problem = "holds a placeholder" if isinstance(text, str) and _is_template(text) else None
+            if problem:
+                problems.append(f"{(type(self).model_fields[name].alias or name).upper()} {problem}")
         if problems:
             raise ValueError(
-                "production refuses these keys: " + "; ".join(problems)
-                + ". Generate each with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                "production refuses these settings: " + "; ".join(problems)
+                + ". Generate keys with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return self
 
@@ -232,6 +240,12 @@ class Settings(BaseSettings):
         if value.get_secret_value():
             return value.get_secret_value().encode()
         return _development_secret(self.var_dir / f"{name}.secret")
+
+
+def _is_template(value: str) -> bool:
+    """Whether `value` still holds a template's fill-me-in marker (REPLACE_ME, changeme)."""
+    normalized = re.sub(r"[^a-z0-9]", "", value.lower())
+    return any(word in normalized for word in _TEMPLATE_WORDS)
 
 
 def key_problem(value: str) -> str | None:

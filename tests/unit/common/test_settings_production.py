@@ -1,5 +1,6 @@
 """ENVIRONMENT=production refuses server keys that are placeholders or too short
-(RFC 2104 section 3; OWASP ASVS v4 2.10.4), with a message naming the setting only."""
+(RFC 2104 section 3; OWASP ASVS v4 2.10.4), and a template's REPLACE_ME in any other
+setting, with a message naming the setting only."""
 
 from __future__ import annotations
 
@@ -87,3 +88,26 @@ def test_the_process_stops_with_a_clear_message():
     assert "taskmgr: invalid settings" in result.stderr
     assert "OTP_HMAC_KEY is a placeholder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("USER_SVC_DATABASE_URL", "postgresql://user_svc:REPLACE_ME@db.internal/user_svc"),
+        ("AMQP_URL", "amqps://taskmgr:changeme@mq.internal/taskmgr"),
+        ("SMTP_PASSWORD", "REPLACE_ME"),
+        ("SMTP_USERNAME", "<replace me>"),
+    ],
+)
+def test_production_refuses_a_template_marker_in_any_setting(monkeypatch, variable, value):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    assert f"{variable} holds a placeholder" in str(caught.value)
+    assert value not in str(caught.value)
+
+
+def test_ordinary_values_that_mention_example_are_fine():
+    settings = Settings(environment="production", smtp_from="taskmgr <no-reply@example.com>")
+    assert settings.smtp_from.endswith("@example.com>")
