@@ -10,49 +10,31 @@ caller; both remember verified tokens until they expire, so the second check is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 
 from flask import request
+from werkzeug.exceptions import ServiceUnavailable
 
 from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
-from common.errors import Unauthenticated
+from common.errors import Unauthenticated, Unavailable
 from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.contract import Route
 from edge_api.errors import EdgeProblem
 
 
-class _RecordingFetch:
-    """Fetches user_svc's JWKS over the process's current channel (channels do not
-    survive fork) and remembers whether the last attempt failed."""
-
-    def __init__(self, backends: Backends, deadline: float) -> None:
-        self._backends, self._deadline = backends, deadline
-        self.failed = False
-
-    def __call__(self) -> list[dict]:
-        try:
-            keys = jwks_from_user_svc(self._backends.channel("user"), self._deadline)()
-        except Exception:
-            self.failed = True
-            raise
-        self.failed = False
-        return keys
-
-
 class EdgeAuthenticator:
-    def __init__(self, verifier: TokenVerifier, keys_unreachable: Callable[[], bool] = lambda: False):
-        """`keys_unreachable()` tells a token signed with a key we could not fetch (user_svc
-        away: 503) from a token signed with a key that does not exist (401)."""
+    def __init__(self, verifier: TokenVerifier):
         self._verifier = verifier
-        self._keys_unreachable = keys_unreachable
 
     @classmethod
     def from_user_svc(cls, backends: Backends, settings: Settings) -> EdgeAuthenticator:
-        fetch = _RecordingFetch(backends, settings.grpc_call_deadline)
+        def fetch() -> list[dict]:
+            # The process's current channel: channels do not survive fork (gunicorn).
+            return jwks_from_user_svc(backends.channel("user"), settings.grpc_call_deadline)()
+
         keys = JwksCache(fetch, min_interval=settings.jwks_refresh_min_interval_seconds)
-        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-        return cls(verifier, lambda: fetch.failed)
+        return cls(TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience))
 
     @classmethod
     def header_only(cls) -> EdgeAuthenticator:
@@ -63,17 +45,16 @@ class EdgeAuthenticator:
     def check(self, route: Route) -> None:
         """Raises EdgeProblem 401 (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED) unless the
         route is public or the request carries a valid `Authorization: Bearer` token;
-        503 when the signing keys cannot be fetched."""
+        503 with Retry-After when user_svc's signing keys cannot be fetched."""
         if route.public:
             return
         try:
             self._verifier.verify_authorization(request.headers.get("Authorization"))
         except Unauthenticated as error:
-            if error.reason == "TOKEN_INVALID" and self._keys_unreachable():
-                raise EdgeProblem(
-                    503, "The service is temporarily unavailable; try again later.", "SERVICE_UNAVAILABLE"
-                ) from None
             raise EdgeProblem(401, error.message, error.reason) from None
+        except Unavailable as error:  # user_svc's keys out of reach: a dependency away
+            retry_after = math.ceil(error.retry_after or 1)
+            raise ServiceUnavailable(error.message, retry_after=retry_after) from None
 
 
 class _ShapeOnly:

@@ -199,3 +199,22 @@ def test_a_public_route_validates_without_a_token(client):
 
     assert response.status_code == 400
     assert "id" in response.json["errors"]
+
+
+def test_signing_keys_out_of_reach_are_503_not_401(contract, issuer):
+    from common.settings import Settings
+    from edge_api.app import create_app
+    from edge_api.authn import EdgeAuthenticator
+    from edge_api.backends import Backends
+
+    away = Backends({"user"}, {"user": "127.0.0.1:1"}, deadline=0.5)  # nothing listens there
+    authenticator = EdgeAuthenticator.from_user_svc(away, Settings(grpc_call_deadline=0.5))
+    app = create_app(Settings(), channels={"edgetest": None}, contract=contract, authenticator=authenticator)
+
+    response = app.test_client().get(THING, headers={"Authorization": f"Bearer {issuer.token(1)}"})
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert int(response.headers["Retry-After"]) >= 1
+    missing = app.test_client().get(THING)  # no token at all is still 401
+    assert missing.status_code == 401
