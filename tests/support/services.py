@@ -108,11 +108,13 @@ def start_local_rabbitmq(url: str) -> str | None:
     """Starts the local RabbitMQ node when the URL is its default listener and it is down."""
     if not _is_local(url):
         return "not on this machine"
-    if not shutil.which("rabbitmq-server"):
+    # Debian installs it in /usr/sbin, which a developer's PATH often lacks.
+    server = shutil.which("rabbitmq-server", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")
+    if not server:
         return "no local RabbitMQ install (rabbitmq-server)"
     if (urlsplit(url).port or 5672) != 5672:
         return "the local RabbitMQ listens on 5672, not there"
-    return _run_start(["rabbitmq-server", "-detached"])
+    return _run_start([server, "-detached"])
 
 
 def _run_start(command: list[str]) -> str | None:
