@@ -143,7 +143,9 @@ class Tasks:
         assignee_field: str,
         authorize: Callable[[Task, set[str]], None],
     ) -> Task:
-        for _ in range(CONFLICT_ATTEMPTS):
+        checked_assignee = None
+        # One pass more than the attempts: a new assignee is checked between two passes.
+        for _ in range(CONFLICT_ATTEMPTS + 1):
             try:
                 with self._db.transaction() as session:
                     task = self._visible(session, viewer, task_id)
@@ -156,14 +158,18 @@ class Tasks:
                     # Compare-and-set: the version checked here is the one the UPDATE
                     # below requires ("WHERE version = <read>"), in one transaction.
                     preconditions.check(task.version)
-                    if changed.get("assigned_to") is not None:
-                        # No row is locked meanwhile: the UPDATE checks the version instead.
-                        self._check_assignee(changed["assigned_to"], assignee_field)
-                    if changed:
-                        _apply(session, task, changed, viewer.user_id)
-                return task
+                    assignee = changed.get("assigned_to")
+                    if assignee is None or assignee == checked_assignee:
+                        if changed:
+                            _apply(session, task, changed, viewer.user_id)
+                        return task
             except StaleDataError:
                 continue  # someone changed the task between our read and our write
+            # Asking user_svc takes a network round trip: never inside the transaction,
+            # which on SQLite holds the database's one write lock (common.db). The next
+            # pass checks the task again; its UPDATE checks the version.
+            self._check_assignee(assignee, assignee_field)
+            checked_assignee = assignee
         raise _conflict()
 
     def _visible(self, session: Session, viewer: Viewer, task_id: int) -> Task:

@@ -4,6 +4,7 @@ reading the rich error details of a failed call."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -26,12 +27,14 @@ KNOWN_USERS = {ALICE: True, BOB: True, CAROL: True, UNVERIFIED: False, STAFF: Tr
 class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
     users: dict[int, bool]
     calls: list[dict] = field(default_factory=list)
+    delay: float = 0.0  # seconds each answer takes (a slow user_svc)
 
     def GetUser(self, request, context):  # noqa: N802
         self.calls.append(
             {"id": request.id, "metadata": dict(context.invocation_metadata()),
              "time_remaining": context.time_remaining()}
         )
+        time.sleep(self.delay)
         if request.id not in self.users:
             context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
         return user_service_pb2.User(

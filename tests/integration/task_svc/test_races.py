@@ -4,6 +4,9 @@ lost, every event tells the state it replaced, and a deleted task changes no mor
 
 from __future__ import annotations
 
+import threading
+import time
+
 import grpc
 from google.protobuf import field_mask_pb2
 from sqlalchemy import func, select
@@ -99,3 +102,22 @@ def test_a_task_deleted_during_parallel_changes_changes_no_more(stub, as_user, d
     assert order[-1] == "taskmgr.task.deleted"  # nothing changed it after its delete
     with database.read() as session:
         assert session.get(Task, task.id) is None
+
+
+def test_a_slow_assignee_check_holds_up_no_other_write(stub, as_user, fake_users) -> None:
+    # The check asks user_svc; on SQLite a writing transaction holds the one write lock,
+    # so the question must be asked outside it.
+    task = _create(stub, as_user(ALICE), title="to assign")()
+    fake_users.servicer.delay = 1.5
+    assign = threading.Thread(
+        target=stub.AssignTask, args=(pb.AssignTaskRequest(id=task.id, user_id=BOB),),
+        kwargs={"metadata": as_user(ALICE), "timeout": 10},
+    )
+    assign.start()
+    while not fake_users.servicer.calls:  # the assignment is waiting for user_svc now
+        time.sleep(0.01)
+    started = time.monotonic()
+    _create(stub, as_user(CAROL), title="meanwhile")()
+    assert time.monotonic() - started < 1.0
+    assign.join()
+    assert stub.GetTask(pb.GetTaskRequest(id=task.id), metadata=as_user(ALICE)).assigned_to == BOB
