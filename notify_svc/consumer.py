@@ -6,8 +6,12 @@ second of the broker's return. One bad message never stops it:
 - a permanent failure (a message that cannot be parsed, an event that can never be
   handled, an event whose data the database refuses: `MalformedEvent`) goes to the
   dead-letter queue at once, its reason in the header `x-taskmgr-dead-reason`;
-- a temporary failure (database away, a bug) is nacked with requeue after a short
-  pause; the queue's `x-delivery-limit` dead-letters it after that many tries.
+- while a dependency is away (`common.faults.dependency_away`: the database restarting)
+  the message in hand waits, retried at least every second for up to
+  `_MAX_WAIT_IN_PLACE` seconds, instead of being returned: on RabbitMQ 3.x every return
+  counts against the delivery limit, and an outage is no fault of the event;
+- any other temporary failure (a bug, an outage past that wait) is nacked with requeue
+  after a short pause; the queue's `x-delivery-limit` dead-letters it after that many tries.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 
 import pika
 from google.protobuf.message import DecodeError
@@ -23,14 +28,18 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from common.amqp import connection_parameters, dead_letter_names, declare_topology
 from common.db import retry_once_on_disconnect
+from common.faults import dependency_away
 from common.settings import Settings
 from notify_svc.notifier import Notifier
 from notify_svc.rules import MalformedEvent
 from taskmgr.events.v1 import events_pb2
 
 log = logging.getLogger(__name__)
-# A paused consumer must still answer heartbeats soon enough; the pause stays short.
+# A paused consumer must still answer heartbeats soon enough (RabbitMQ proposes 60 s);
+# pauses and waits in a callback stay well under that.
 _MAX_HANDLER_PAUSE = 10.0
+_MAX_WAIT_IN_PLACE = 30.0
+_MAX_RETRY_INTERVAL = 1.0
 # Why a message was dead-lettered by the consumer itself (the broker's x-death says only
 # "rejected"); the text is cut to stay well inside an AMQP short string.
 DEAD_REASON_HEADER = "x-taskmgr-dead-reason"
@@ -93,8 +102,7 @@ class EventConsumer:
     ) -> None:
         try:
             event = events_pb2.Event.FromString(body)
-            # A stale pooled connection costs a second run here, not a redelivery.
-            retry_once_on_disconnect(lambda: self._notifier.handle(event))
+            self._handle(event)
         except (DecodeError, MalformedEvent) as exc:
             self._dead_letter(channel, method, properties, body, f"{type(exc).__name__}: {exc}")
             return
@@ -108,6 +116,23 @@ class EventConsumer:
             return
         self._handler_failures = 0
         channel.basic_ack(method.delivery_tag)
+
+    def _handle(self, event: events_pb2.Event) -> None:
+        """Handles `event`, waiting here while a dependency is away (see the module doc)."""
+        give_up_at = time.monotonic() + _MAX_WAIT_IN_PLACE
+        interval = 0.1
+        while True:
+            try:
+                # A stale pooled connection costs a second run here, not a redelivery.
+                retry_once_on_disconnect(lambda: self._notifier.handle(event))
+                return
+            except Exception as exc:
+                waited_enough = time.monotonic() + interval > give_up_at
+                if not dependency_away(exc) or waited_enough or self._stopping.is_set():
+                    raise
+                log.warning("event %s waits: %r; retrying in %.1fs", event.id[:64], exc, interval)
+            self._stopping.wait(_jittered(interval))
+            interval = min(_MAX_RETRY_INTERVAL, interval * 2)
 
     def _dead_letter(
         self, channel: BlockingChannel, method: pika.spec.Basic.Deliver,
