@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,9 @@ def test_the_service_monitor_selects_the_metrics_service_only() -> None:
     chosen = [s["metadata"]["name"] for s in services if selector.items() <= s["metadata"]["labels"].items()]
     assert chosen == ["edge-api-metrics"]
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["metrics"]
+
+
+@pytest.mark.parametrize("path", [".env", "deploy/k8s/secrets.env", "secrets.env", "private.pem"])
+def test_filled_in_secrets_are_never_committed(path: str) -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO, check=False)  # noqa: S607
+    assert ignored.returncode == 0, f"{path} must be git-ignored"
