@@ -4,6 +4,7 @@ READY is printed only once every backend is SERVING and the edge answers /health
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import shutil
@@ -148,3 +149,27 @@ def test_make_run_says_ready_only_when_everything_serves(tmp_path, postgres, rab
     assert code in (0, 130, -signal.SIGINT), code
     for port in ports.values():
         assert check_http(f"http://127.0.0.1:{port}/", 0.5) is not None, "every process stopped"
+
+
+def test_nothing_is_called_ready_while_a_service_does_not_answer(monkeypatch):
+    """Closed ports: no READY, and after the patience a line naming each missing piece."""
+    monkeypatch.setattr(devrun, "_PATIENCE_SECONDS", 0.5)
+    ports = {name: free_port() for name in (*SERVICES, "edge")}
+    settings = Settings(
+        edge_port=ports["edge"], **{f"{service}_port": ports[service] for service in SERVICES}
+    )
+    out = io.StringIO()
+    running = threading.Event()
+    running.set()
+    watcher = threading.Thread(target=devrun.watch_readiness, args=(settings, running, out))
+    watcher.start()
+    time.sleep(1.5)
+    running.clear()
+    watcher.join(timeout=10)
+
+    text = out.getvalue()
+    assert "READY" not in text
+    assert "taskmgr: still not ready after" in text
+    for service in SERVICES:
+        assert f"{service}: 127.0.0.1:{ports[service]}: UNAVAILABLE" in text
+    assert f"edge_api: http://127.0.0.1:{ports['edge']}/healthz" in text
