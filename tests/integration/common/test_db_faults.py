@@ -193,6 +193,20 @@ def test_a_bug_is_still_internal_not_unavailable(pg_url, serve):
     assert servicer.runs == 1
 
 
+def test_a_peer_service_that_is_away_is_unavailable(tmp_path, serve):
+    # Any handler that calls another service which is down, without a word of its own.
+    peer = grpc.insecure_channel(f"127.0.0.1:{free_port()}")
+
+    def ask_the_peer(_db: Database) -> None:
+        user_service_pb2_grpc.UserServiceStub(peer).GetUser(user_service_pb2.GetUserRequest(id=1), timeout=2)
+
+    try:
+        servicer, call = serve(Database(f"sqlite:///{tmp_path / 'x.db'}"), ask_the_peer)
+        assert unavailable(call) == 1.0
+    finally:
+        peer.close()
+
+
 # SQLite
 
 
