@@ -37,6 +37,16 @@ def field_rules(field: FieldDescriptor) -> validate_pb2.FieldRules | None:
     return options.Extensions[validate_pb2.field]
 
 
+def string_rules(message: Descriptor, field: str) -> validate_pb2.StringRules:
+    """The string rules of `message.field`, for a domain module that names a limit
+    (`string_rules(pb.Task.DESCRIPTOR, "title").max_len`): the contract states it once.
+    KeyError for an unknown field, ValueError when the field has no string rules."""
+    rules = field_rules(message.fields_by_name[field])
+    if rules is None or rules.WhichOneof("type") != "string":
+        raise ValueError(f"{message.full_name}.{field} has no buf.validate string rules")
+    return rules.string
+
+
 def is_required(field: FieldDescriptor) -> bool:
     """REQUIRED by field_behavior (AIP-203), or `(buf.validate.field).required`."""
     behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from common.contract_rules import string_rules
 from common.errors import invalid
 from common.validation import text_problem
+from taskmgr.task.v1 import task_service_pb2 as pb
 
-TITLE_MAX = 200
-DESCRIPTION_MAX = 10_000
+# The limits are the contract's (task_service.proto); the edge documents the same ones.
+TITLE_MAX = string_rules(pb.Task.DESCRIPTOR, "title").max_len
+DESCRIPTION_MAX = string_rules(pb.Task.DESCRIPTOR, "description").max_len
 
 STATUSES = ("pending", "in_progress", "done", "cancelled")
 # Priorities are stored as their rank, so ordering by priority is ordering by rank.

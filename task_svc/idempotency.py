@@ -22,14 +22,16 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from common.contract_rules import string_rules
 from common.db import utcnow
 from common.errors import FailedPrecondition, invalid
 from common.validation import text_problem
 from task_svc.models import IdempotencyKey, Task
 from task_svc.permissions import task_not_found
+from taskmgr.task.v1 import task_service_pb2 as pb
 
 KEY_LIFETIME = dt.timedelta(hours=24)
-KEY_MAX = 255
+KEY_MAX = string_rules(pb.CreateTaskRequest.DESCRIPTOR, "request_id").max_len
 _TIMES = frozenset({"due_date", "created_at", "updated_at"})
 
 

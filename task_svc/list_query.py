@@ -8,14 +8,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from common import rfc3339
+from common.contract_rules import string_rules
 from common.errors import invalid
 from common.validation import text_problem
 from task_svc.fields import PRIORITY_RANKS, STATUSES
 from task_svc.permissions import Viewer
+from taskmgr.task.v1 import task_service_pb2 as pb
 
 ORDER_FIELDS = ("created_at", "updated_at", "due_date", "priority")
 DEFAULT_ORDERING = "-created_at"
-Q_MAX = 200
+Q_MAX = string_rules(pb.ListTasksRequest.DESCRIPTOR, "q").max_len
 
 
 @dataclass(frozen=True)

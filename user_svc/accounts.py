@@ -11,10 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.auth import Claims
+from common.contract_rules import string_rules
 from common.db import Database
 from common.errors import AlreadyExists, InvalidArgument, NotFound, invalid
 from common.paging import PageTokens, page_size
 from common.validation import text_problem
+from taskmgr.user.v1 import user_service_pb2 as pb
 from user_svc import events, sessions
 from user_svc.email_codes import EmailCodes
 from user_svc.identity import email_problem, normalize_email, username_problem
@@ -22,7 +24,7 @@ from user_svc.models import User
 from user_svc.otp import Purpose
 from user_svc.passwords import Passwords, password_problems
 
-NAME_MAX_LENGTH = 150
+NAME_MAX_LENGTH = string_rules(pb.UpdateProfileRequest.DESCRIPTOR, "first_name").max_len
 _LIST_QUERY = {"list": "users"}
 
 

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import re
 
-USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,150}")
-EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit
+from common.contract_rules import string_rules
+from taskmgr.user.v1 import user_service_pb2 as pb
+
+# The contract's rules (user_service.proto), which the edge documents: stated once.
+_USERNAME_RULES = string_rules(pb.RegisterRequest.DESCRIPTOR, "username")
+USERNAME = re.compile(_USERNAME_RULES.pattern)
+EMAIL_MAX_LENGTH = string_rules(pb.RegisterRequest.DESCRIPTOR, "email").max_len  # RFC 5321 path limit
 _EMAIL_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DOMAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def username_problem(username: str) -> str | None:
-    if not USERNAME.fullmatch(username):
-        return "3-150 characters: letters, digits and _ . - only."
+    length_ok = _USERNAME_RULES.min_len <= len(username) <= _USERNAME_RULES.max_len
+    if not (length_ok and USERNAME.fullmatch(username)):
+        low, high = _USERNAME_RULES.min_len, _USERNAME_RULES.max_len
+        return f"{low}-{high} characters: letters, digits and _ . - only."
     return None
 
 

@@ -16,10 +16,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from common.contract_rules import string_rules
 from common.errors import ResourceExhausted
+from taskmgr.user.v1 import user_service_pb2 as pb
 
-MIN_LENGTH = 8
-MAX_LENGTH = 128
+# The contract's limits for a new password (user_service.proto); the edge documents them.
+MIN_LENGTH = string_rules(pb.RegisterRequest.DESCRIPTOR, "password").min_len
+MAX_LENGTH = string_rules(pb.RegisterRequest.DESCRIPTOR, "password").max_len
 
 
 @lru_cache(maxsize=1)
