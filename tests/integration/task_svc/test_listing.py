@@ -27,6 +27,7 @@ from tests.integration.task_svc.support import (
     grpc_error,
     reason,
 )
+from tests.support.engines import ENGINES, database_url
 from tests.support.tokens import TestIssuer
 
 BASE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -70,11 +71,12 @@ class Sample:
         return [r for r in self.rows if user_id in (r["created_by"], r["assigned_to"])]
 
 
-@pytest.fixture(scope="module")
-def sample(postgres, tmp_path_factory) -> Iterator[Sample]:  # noqa: ANN001
+@pytest.fixture(scope="module", params=ENGINES)
+def sample(request, tmp_path_factory) -> Iterator[Sample]:  # noqa: ANN001
+    directory = tmp_path_factory.mktemp("task_svc")
     settings = Settings(
-        environment="test", var_dir=tmp_path_factory.mktemp("task_svc"),
-        task_svc_database_url=postgres.create_database(),
+        environment="test", var_dir=directory,
+        task_svc_database_url=database_url(request, request.param, directory, "task_svc"),
         user_svc_addr="127.0.0.1:1",  # never asked: these tests assign nobody
     )
     issuer = TestIssuer()

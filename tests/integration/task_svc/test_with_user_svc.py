@@ -1,5 +1,5 @@
-"""task_svc wired as in production: a real user_svc (in-process, on its own PostgreSQL
-database) signs the tokens, serves the JWKS that task_svc verifies them with, and
+"""task_svc wired as in production: a real user_svc (in-process, on its own database, on
+each engine) signs the tokens, serves the JWKS that task_svc verifies them with, and
 answers the assignee checks made with the caller's forwarded token."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from taskmgr.task.v1 import task_service_pb2 as pb
 from taskmgr.task.v1 import task_service_pb2_grpc
 from tests.integration.task_svc.support import field_violations, grpc_error, reason
 from tests.integration.user_svc.support import Client, Outboxes, bearer
+from tests.support.engines import ENGINES, database_url
 from tests.support.tokens import TestIssuer
 from user_svc.server import build as build_user_svc
 
@@ -27,11 +28,13 @@ class Services:
     tasks: task_service_pb2_grpc.TaskServiceStub
 
 
-@pytest.fixture(scope="module")
-def services(postgres, tmp_path_factory) -> Iterator[Services]:  # noqa: ANN001
+@pytest.fixture(scope="module", params=ENGINES)
+def services(request, tmp_path_factory) -> Iterator[Services]:  # noqa: ANN001
+    directory = tmp_path_factory.mktemp("services")
     settings = Settings(
-        environment="test", var_dir=tmp_path_factory.mktemp("services"),
-        user_svc_database_url=postgres.create_database(), task_svc_database_url=postgres.create_database(),
+        environment="test", var_dir=directory,
+        user_svc_database_url=database_url(request, request.param, directory, "user_svc"),
+        task_svc_database_url=database_url(request, request.param, directory, "task_svc"),
         argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, grpc_call_deadline=2.0,
     )
     user_svc = build_user_svc(settings, 0).start()
