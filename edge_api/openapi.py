@@ -59,8 +59,10 @@ _ERRORS: dict[str, tuple[str, str, dict[str, str]]] = {
     "409": ("Conflict", "Conflicts with the current state (e.g. a duplicate).", {}),
     "412": ("PreconditionFailed", "If-Match or If-None-Match does not hold (RFC 9110 section 13.1).", {}),
     "413": ("ContentTooLarge", "The body is larger than 64 KiB.", {}),
+    "414": ("UriTooLong", "The request target is longer than the edge accepts (8 KiB).", {}),
     "415": ("UnsupportedMediaType", "The body is not application/json.", {}),
     "422": ("UnprocessableContent", "Idempotency-Key reused with a different body.", {}),
+    "431": ("HeadersTooLarge", "The request's headers are larger than the edge accepts.", {}),
     "429": (
         "TooManyRequests",
         "Rate limited or overloaded; retry later.",
@@ -252,13 +254,14 @@ def _success(route: Route, schemas: Schemas) -> dict[str, Any]:
 
 def _errors(route: Route) -> dict[str, Any]:
     """The error statuses this operation can answer, and only those, derived from what
-    the contract says of it: every operation can be refused (400), limited (429) or find
-    a service away (503); a token is checked unless it is public, and so is a field
+    the contract says of it: every operation can be refused (400; 414 and 431 for a
+    request target or headers past the edge's limits), limited (429) or find a service
+    away (503); a token is checked unless it is public, and so is a field
     marked `(taskmgr.api.v1.credential)` (a password, a refresh token), even on a public
     method (401); a body may be refused or conflict; a path names a resource that may
     be missing; precondition headers fail with 412 (304 for a GET's If-None-Match)."""
     headers = {header.lower() for header in route.header_fields}
-    statuses = ["400", "429", "503", "default"]  # bad parameters; limits or overload; 5xx
+    statuses = ["400", "414", "429", "431", "503", "default"]
     if not route.public:
         statuses += ["401", "403"]
     if _checks_credential(route.method.input_type, set()):

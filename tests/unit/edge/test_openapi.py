@@ -112,9 +112,11 @@ def test_error_responses_per_operation(document):
     def statuses(path, verb):
         return set(document["paths"][path][verb]["responses"]) - {"default"}
 
-    assert statuses("/api/things/{id}/", "get") == {"200", "400", "401", "403", "404", "429", "503"}
+    assert statuses("/api/things/{id}/", "get") == {
+        "200", "400", "401", "403", "404", "414", "429", "431", "503"
+    }
     assert statuses("/api/things/", "post") == {
-        "201", "400", "401", "403", "409", "413", "415", "422", "429", "503"
+        "201", "400", "401", "403", "409", "413", "414", "415", "422", "429", "431", "503"
     }
     assert "412" in statuses("/api/things/{id}/", "patch")
     assert "401" not in statuses("/api/things/{id}/rename/", "post")  # public
