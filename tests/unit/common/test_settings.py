@@ -28,7 +28,8 @@ def test_production_refuses_development_fallbacks_per_service():
         "JWT_PRIVATE_KEY_FILE", "OTP_HMAC_KEY", "PAGE_TOKEN_KEY", "INTERNAL_KEY"
     ]
     assert settings.production_problems("notify_svc") == ["PAGE_TOKEN_KEY", "SMTP_HOST", "INTERNAL_KEY"]
-    assert settings.production_problems("edge_api") == []
+    # The edge vouches for client addresses with the internal key (common.client_ip).
+    assert settings.production_problems("edge_api") == ["INTERNAL_KEY"]
     with pytest.raises(SystemExit, match="task_svc: production needs these settings: PAGE_TOKEN_KEY"):
         settings.require_production_settings("task_svc")
 
