@@ -17,7 +17,7 @@ from common.errors import AlreadyExists, InvalidArgument, NotFound, invalid
 from common.paging import PageTokens, page_size
 from common.validation import text_problem
 from taskmgr.user.v1 import user_service_pb2 as pb
-from user_svc import events, sessions
+from user_svc import attempts, events, sessions
 from user_svc.email_codes import EmailCodes
 from user_svc.identity import email_problem, normalize_email, username_problem
 from user_svc.models import User
@@ -124,17 +124,22 @@ class Accounts:
         if problems := password_problems(new_password, caller.username):
             raise invalid({"new_password": problems})
         keys = sessions.login_keys(caller.username, client_ip)
-        with self._db.read() as session:
-            sessions.check_backoff(session, keys, self._clock())
+        with self._db.transaction() as session:
+            charged = sessions.charge_login_try(session, keys, self._clock())
             user = _caller(session, caller)
-        if not self._passwords.verify(user.password_hash, old_password):
-            with self._db.transaction() as session:
-                sessions.record_login_failure(session, keys, self._clock())
+
+        def new_hash_if_right() -> str | None:
+            if not self._passwords.verify(user.password_hash, old_password):
+                return None
+            return self._passwords.hash(new_password)
+
+        new_hash = sessions.judge_login_try(self._db, charged, new_hash_if_right)
+        if new_hash is None:
             raise InvalidArgument(
                 "WRONG_PASSWORD", "The old password is wrong.", fields={"old_password": "Wrong password."}
             )
-        new_hash = self._passwords.hash(new_password)
         with self._db.transaction() as session:
+            attempts.forget(session, charged)
             _caller(session, caller).password_hash = new_hash
             sessions.revoke_all(session, caller.user_id, self._clock())
 

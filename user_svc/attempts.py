@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -37,10 +38,19 @@ def failures_since(session: Session, key: str, since: dt.datetime) -> list[dt.da
     return list(rows)
 
 
-def record_failure(session: Session, key: str, now: dt.datetime, *, keep: dt.timedelta) -> None:
-    """Adds a failure and forgets this key's failures older than `keep`."""
+def record_failure(session: Session, key: str, now: dt.datetime, *, keep: dt.timedelta) -> FailedAttempt:
+    """Adds a failure (returned, not yet flushed) and forgets this key's failures older
+    than `keep`."""
     session.execute(delete(FailedAttempt).where(FailedAttempt.key == key, FailedAttempt.at <= now - keep))
-    session.add(FailedAttempt(key=key, at=now))
+    failure = FailedAttempt(key=key, at=now)
+    session.add(failure)
+    return failure
+
+
+def forget(session: Session, failure_ids: Sequence[int]) -> None:
+    """Deletes the given failures (a charged try that turned out right)."""
+    if failure_ids:
+        session.execute(delete(FailedAttempt).where(FailedAttempt.id.in_(failure_ids)))
 
 
 def clear_failures(session: Session, key: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from common.db import Database
+from common.db import Database, serialize_on
 from common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
 from user_svc import attempts, backoff, refresh_rules
 from user_svc.access_tokens import AccessTokens
@@ -19,6 +20,7 @@ from user_svc.passwords import MAX_LENGTH, Passwords
 from user_svc.refresh_rules import Verdict
 
 _MAX_IP_LENGTH = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,20 +55,24 @@ class Sessions:
         # (it could be any size); the client's IP still pays for the try.
         plausible = username_problem(username) is None and len(password) <= MAX_LENGTH
         keys = login_keys(username if plausible else "", client_ip)
-        with self._db.read() as session:
-            check_backoff(session, keys, self._clock())
+        with self._db.transaction() as session:
+            charged = charge_login_try(session, keys, self._clock())
             user = session.scalar(select(User).where(User.username == username)) if plausible else None
         # An unknown user costs a dummy hash too, so the timing does not tell them apart.
-        if not self._passwords.verify(user.password_hash if user else None, password):
-            with self._db.transaction() as session:
-                record_login_failure(session, keys, self._clock())
+        right = judge_login_try(
+            self._db, charged, lambda: self._passwords.verify(user.password_hash if user else None, password)
+        )
+        if not right:
             raise Unauthenticated("INVALID_CREDENTIALS", "Wrong username or password.")
         if not user.email_verified:
+            with self._db.transaction() as session:
+                attempts.forget(session, charged)
             raise PermissionDenied("EMAIL_NOT_VERIFIED", "Verify your email address before logging in.")
         # Parameters changed since this hash was made: store one with the current ones.
         needs_rehash = self._passwords.needs_rehash(user.password_hash)
         rehashed = self._passwords.hash(password) if needs_rehash else None
         with self._db.transaction() as session:
+            attempts.forget(session, charged)
             pair, *_ = attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
             if client_ip:  # the owner got it right from here: this address's count restarts
                 attempts.clear_failures(session, pair[0])
@@ -147,6 +153,35 @@ def login_keys(username: str, client_ip: str) -> list[tuple[str, int]]:
     return attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
 
 
+def charge_login_try(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> list[int]:
+    """Checks the backoff of a login try and charges the try to its counters, before its
+    password is judged: parallel tries cannot all pass the check first and be judged at
+    once (a check-then-act), each one past the free failures waits. Each counter is
+    checked and charged alone (common.db.serialize_on; in one order, so no deadlock).
+    `session` is a Database.transaction(). Returns the charged failures, for
+    `judge_login_try`. Raises RESOURCE_EXHAUSTED as `check_backoff`.
+    """
+    for key, _free in sorted(keys):
+        serialize_on(session, key)
+    check_backoff(session, keys, now)
+    charged = [attempts.record_failure(session, key, now, keep=backoff.WINDOW) for key, _free in keys]
+    session.flush()
+    return [failure.id for failure in charged]
+
+
+def judge_login_try(database: Database, charged: Sequence[int], judge: Callable[[], T]) -> T:
+    """`judge()` (the password check) of a try charged by `charge_login_try`. A wrong
+    password keeps the charge as its failure; a try not judged at all (judge raised: an
+    error, SERVER_BUSY) costs nothing; a right one costs nothing either, and its charge
+    is forgotten (attempts.forget) by the caller in the transaction that acts on it."""
+    try:
+        return judge()
+    except Exception:
+        with database.transaction() as session:
+            attempts.forget(session, charged)
+        raise
+
+
 def check_backoff(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> None:
     """Raises RESOURCE_EXHAUSTED TOO_MANY_LOGIN_ATTEMPTS (RetryInfo: the longest wait)."""
     waits = [
@@ -158,11 +193,6 @@ def check_backoff(session: Session, keys: Sequence[tuple[str, int]], now: dt.dat
         raise ResourceExhausted(
             "TOO_MANY_LOGIN_ATTEMPTS", "Too many failed logins; try again later.", retry_after=wait
         )
-
-
-def record_login_failure(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> None:
-    for key, _free in keys:
-        attempts.record_failure(session, key, now, keep=backoff.WINDOW)
 
 
 def revoke_all(session: Session, user_id: int, now: dt.datetime) -> None:

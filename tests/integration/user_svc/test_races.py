@@ -13,6 +13,7 @@ from sqlalchemy import select
 from taskmgr.user.v1 import user_service_pb2 as pb
 from tests.integration.user_svc.support import PASSWORD, error_of, failure
 from tests.support.parallel import at_once, failed, succeeded
+from user_svc.backoff import PAIR
 from user_svc.models import OtpCode
 from user_svc.otp import WRONG_TRIES_PER_CODE
 
@@ -101,3 +102,19 @@ def test_a_username_and_an_address_are_taken_once_however_many_ask_at_once(clien
         assert {(error_of(e).code, error_of(e).reason) for e in failed(outcomes)} == {
             (grpc.StatusCode.ALREADY_EXISTS, reason)
         }
+
+
+def _wrong_logins_at_once(client, username: str, ip: str, count: int) -> list[str]:  # noqa: ANN001
+    outcomes = at_once([lambda: client.login(username, "not the password at all", ip=ip)] * count)
+    assert not succeeded(outcomes)
+    return [error_of(error).reason for error in failed(outcomes)]
+
+
+def test_parallel_wrong_logins_are_judged_no_more_than_the_backoff_allows(client) -> None:
+    user = client.verified_user()
+    ip = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    reasons = _wrong_logins_at_once(client, user.username, ip, PARALLEL)
+    # Each try is charged before its password is checked: a burst cannot all pass the
+    # check at once. (SERVER_BUSY: shed before hashing, judged neither.)
+    assert set(reasons) <= {"INVALID_CREDENTIALS", "TOO_MANY_LOGIN_ATTEMPTS", "SERVER_BUSY"}
+    assert 1 <= reasons.count("INVALID_CREDENTIALS") <= PAIR.free_failures
