@@ -76,8 +76,9 @@ def fill_version_match(target: Message, header: str, value: str) -> None:
     target.versions.extend(sorted(_versions(etags.as_set(include_weak=weak_too))))
 
 
-def _versions(tags: set[str]) -> set[int]:
-    return {int(tag) for tag in tags if _VERSION_TAG.fullmatch(tag) and int(tag) <= _INT64_MAX}
+def _versions(tags: set[str | None]) -> set[int]:
+    # werkzeug's parse_etags gives None for an empty tag (`""`): it names no version.
+    return {int(tag) for tag in tags if tag and _VERSION_TAG.fullmatch(tag) and int(tag) <= _INT64_MAX}
 
 
 def check_before_call(route: Route) -> None:
