@@ -160,11 +160,17 @@ def start_edge(stack: Stack, server: str) -> None:
     env["EDGE_METRICS_PORT"] = str(free_port())
     if server == "granian":
         argv = [PYTHON, "-m", "edge_api"]
+    elif server == "granian-wsgi":  # granian's WSGI interface: bodies read on Python threads
+        argv = [
+            str(ROOT / ".venv" / "bin" / "granian"), "--interface", "wsgi", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", workers,
+            "--blocking-threads", threads, "--no-ws", "edge_api.app:create_app",
+        ]  # fmt: skip
     else:
         argv = [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "--worker-class", "gthread",
             "--bind", f"127.0.0.1:{port}", "--workers", workers, "--threads", threads,
-            "edge_api.server:worker_app()",
+            "edge_api.app:create_app()",
         ]  # fmt: skip
     stack.edge = stack.processes.start(f"edge_{server}", argv, env)
     stack.edge_port = port
@@ -326,7 +332,7 @@ def summarize(profile_path: Path, top: int = 25) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    parser.add_argument("--server", choices=["granian", "granian-wsgi", "gunicorn"], default="granian")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="py-spy profiles under the list load")
     args = parser.parse_args()

@@ -30,6 +30,7 @@ from edge_load import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--servers", default="gunicorn,granian-wsgi,granian", help="comma-separated")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edge_wsgi_"))
     processes = Processes(work)
@@ -37,7 +38,7 @@ def main() -> None:
         try:
             stack = start_services(processes, databases, work / "var")
             seeded = None
-            for server in ("gunicorn", "granian"):
+            for server in args.servers.split(","):
                 start_edge(stack, server)
                 seeded = seeded or seed(stack, databases)
                 listed, floor = list_and_floor(stack, seeded, args.seconds)
