@@ -59,6 +59,9 @@ def service_config() -> str:
         {
             "loadBalancingConfig": [{"round_robin": {}}],
             "methodConfig": [{"name": names, "retryPolicy": _RETRY_POLICY}] if names else [],
+            # gRFC A6 throttling: when most calls to a backend fail, retries stop, so an
+            # outage is not met with twice the load.
+            "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
         }
     )
 
