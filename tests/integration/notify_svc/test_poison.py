@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import time
 
+import grpc
 import pytest
 
 from common.amqp import dead_letter_names
 from common.events import build_event, routing_key
+from common.relay import NotifyServiceTransport
 from notify_svc.consumer import DEAD_REASON_HEADER
 from notify_svc.server import build
 from taskmgr.events.v1 import events_pb2
+from taskmgr.notify.v1 import notify_service_pb2_grpc
 from tests.integration.events.broker import declare, message_count, publish_raw, take_all
 from tests.integration.events.producer import otp_requested, user_registered
 from tests.integration.notify_svc.test_notify_consumer import log_entries
@@ -116,3 +119,30 @@ def test_an_unexpected_failure_is_still_redelivered(notify_settings, smtp, issue
         server.stop(0)
     assert [entry.recipient_user_id for entry in log_entries(settings)] == [63]
     assert message_count(settings.amqp_url, f"{settings.notify_queue}.dead") == 0
+
+
+def test_without_a_broker_bad_data_is_refused_as_malformed_and_does_not_block_the_outbox(
+    notify_settings, smtp, issuer
+):
+    settings = notify_settings(amqp_url="")
+    server = build(settings, 0, verifier=issuer.verifier()).start()
+    transport = NotifyServiceTransport(
+        f"127.0.0.1:{server.port}", internal_key=settings.secret("internal_key"), deadline=5
+    )
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+    stub = notify_service_pb2_grpc.NotificationServiceStub(channel)
+    long_email = user_registered(64)[1]
+    long_email.email = "e" * 300 + "@example.com"  # recipients.email is VARCHAR(254)
+    bad = event_of("taskmgr.user.registered", long_email)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.DeliverEvent(bad, metadata=[("x-internal-key", settings.secret("internal_key").decode())])
+        # The relay drops what notify_svc refuses as malformed, and goes on with the rest.
+        assert transport.deliver([bad, event_of(*otp_requested(65))]) == [True, True]
+    finally:
+        channel.close()
+        transport.close()
+        server.stop(0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "StringDataRightTruncation" in caught.value.details()
+    assert smtp.to("user65@example.com")
