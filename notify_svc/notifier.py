@@ -13,7 +13,9 @@ import logging
 
 from google.protobuf.message import Message
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 
 from common.db import Database, utcnow
 from notify_svc import rules
@@ -98,9 +100,7 @@ class Notifier:
                 session.add(HandledEvent(event_id=event.id))
                 session.flush()  # a concurrent delivery of the same event stops here
                 if contact is not None:
-                    session.merge(
-                        Recipient(user_id=contact.user_id, username=contact.username, email=contact.email)
-                    )
+                    _upsert_recipient(session, contact)
                 session.add_all(entries)
         except IntegrityError:
             with self._database.read() as session:
@@ -109,6 +109,22 @@ class Notifier:
             log.info("event %s was handled concurrently", event.id)
             return False
         return True
+
+
+def _upsert_recipient(session: Session, contact: Contact) -> None:
+    """Adds or updates the directory row in one statement (INSERT ... ON CONFLICT DO
+    UPDATE, on both engines): events about one new user handled at once would both miss
+    it on a read and then collide on the insert (as session.merge did)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(Recipient).values(
+        user_id=contact.user_id, username=contact.username, email=contact.email, updated_at=utcnow()
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Recipient.user_id],
+            set_={name: statement.excluded[name] for name in ("username", "email", "updated_at")},
+        )
+    )
 
 
 def _entry(event: events_pb2.Event, **fields: object) -> Notification:
