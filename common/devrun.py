@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,7 +80,10 @@ def banner(settings: Settings) -> str:
     edge = f"http://{local_host(settings.edge_host)}:{settings.edge_port}"
     metrics = f"http://{local_host(settings.edge_metrics_host)}:{settings.edge_metrics_port}/metrics"
     grpc_host = local_host(settings.grpc_host)
-    grpc = "  ".join(f"{service} {grpc_host}:{settings.port(service)}" for service in SERVICES)
+    grpc = "  ".join(
+        f"{service} {grpc_host}:{settings.port(service)} (x{settings.processes(service)})"
+        for service in SERVICES
+    )
     width = max(map(len, SERVICES))
     databases = "\n                 ".join(
         f"{service:<{width}}  {_database(settings, service)}" for service in SERVICES
@@ -163,7 +167,15 @@ def watch_readiness(settings: Settings, running: threading.Event, out=sys.stdout
         running.wait(0.25)
 
 
+def default_processes(environ: MutableMapping[str, str], cpus: int | None) -> None:
+    """Each service runs one process per CPU unless `<SERVICE>_PROCESSES` is set (in the
+    shell or `.env`): a Python process uses one core at a time."""
+    for service in SERVICES:
+        environ.setdefault(f"{service.upper()}_PROCESSES", str(cpus or 1))
+
+
 def main() -> None:
+    default_processes(os.environ, os.cpu_count())
     # The processes get this environment from honcho (.env over the shell); the banner
     # describes exactly it.
     os.environ.update(load_env_file())

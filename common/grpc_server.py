@@ -4,16 +4,32 @@ Standard health service and server reflection (so `grpcurl -plaintext HOST:PORT 
 works with no proto files), the call interceptor, a bounded thread pool with
 `maximum_concurrent_rpcs`, and a graceful SIGTERM: health goes NOT_SERVING first,
 then in-flight calls get `grace` seconds to finish.
+
+Several processes on one port (`serve_in_processes`, a service's `*_PROCESSES` setting):
+one Python process runs Python code on one core at a time (the GIL), so a service uses
+N cores by running N processes. This is gRPC's multiprocessing pattern
+(grpc/examples/python/multiprocessing): the supervisor reserves the port with
+SO_REUSEPORT, forks the workers before any gRPC object exists (gRPC's core does not
+survive a fork), and each worker builds its own server, database pool and outbox relay
+and binds the same port with `grpc.so_reuseport`; the kernel spreads incoming
+connections over the workers (Linux: by a hash of the connection, SO_REUSEPORT in
+socket(7)). Only processes of the same user may share the port. A single process keeps
+SO_REUSEPORT off, so a second copy started by mistake fails to bind instead of silently
+taking half the connections.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -24,6 +40,9 @@ from common.interceptor import CallInterceptor
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Set in a worker of serve_in_processes before it builds its server: bind with SO_REUSEPORT.
+_share_port = False
 
 
 @dataclass
@@ -93,7 +112,7 @@ def create_server(
         interceptors=[interceptor],
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(_share_port)),
             # Clients re-resolve DNS when a connection ends: recycling connections every few
             # minutes lets round-robin clients find new replicas after a scale-up.
             ("grpc.max_connection_age_ms", 5 * 60 * 1000),
@@ -111,3 +130,74 @@ def create_server(
     if bound == 0:
         raise RuntimeError(f"could not bind {address}")
     return GrpcServer(server, bound, health_servicer, service_names)
+
+
+def serve_in_processes(
+    count: int, host: str, port: int, serve: Callable[[int], None], *, stop_timeout: float = 30.0
+) -> None:
+    """Runs `serve(port)` in `count` forked worker processes sharing `host:port` (port 0:
+    a free port, the same for all), and supervises them until SIGTERM or SIGINT, which
+    it passes on to every worker (each stops gracefully); workers still alive after
+    `stop_timeout` seconds are killed. When a worker exits on its own, the others are
+    stopped and SystemExit is raised (status 1), so the process manager restarts the
+    whole service rather than leaving it short of a worker.
+
+    Call it before any gRPC server or channel exists in this process. `serve` blocks
+    until its process is signalled (e.g. GrpcServer.serve_until_signalled).
+    """
+    context = multiprocessing.get_context("fork")
+    with reserved_port(host, port) as bound:
+        workers = [
+            context.Process(target=_worker, args=(serve, bound), name=f"grpc-worker-{n}", daemon=False)
+            for n in range(count)
+        ]
+        stopping = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stopping.set())
+        for worker in workers:
+            worker.start()
+        log.info("serving in %d processes", count, extra={"port": bound, "pids": [w.pid for w in workers]})
+        while not stopping.wait(timeout=0.2):
+            if any(not worker.is_alive() for worker in workers):
+                stopping.wait(0.5)  # a signal to the whole group may reach a worker first
+                break
+        failed = [w.pid for w in workers if not w.is_alive() and not stopping.is_set()]
+        if failed:
+            log.error("worker processes %s exited; stopping the others", failed)
+        _stop_workers(workers, stop_timeout)
+        if failed:
+            raise SystemExit(1)
+
+
+def _worker(serve: Callable[[int], None], port: int) -> None:
+    global _share_port
+    _share_port = True
+    # The supervisor's handlers were copied by fork; serve installs its own.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    serve(port)
+
+
+def _stop_workers(workers: list, timeout: float) -> None:  # multiprocessing.Process
+    for worker in workers:
+        if worker.is_alive():
+            os.kill(worker.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            log.error("worker %s did not stop in %.0fs: killed", worker.pid, timeout)
+            worker.kill()
+            worker.join()
+
+
+@contextmanager
+def reserved_port(host: str, port: int) -> Iterator[int]:
+    """Holds `host:port` (0: a free port) with SO_REUSEPORT, bound but not listening, so
+    no other program takes the port while the workers start; yields the port. The
+    socket never accepts: connections go to the workers' listening sockets only."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        yield sock.getsockname()[1]

@@ -15,21 +15,27 @@ and backs off exponentially with jitter while the destination is away, capped at
 `backoff_max` (1 s), so it resumes within about a second of the destination's (or the
 database's) return. A user request never waits for it, so a broker outage never fails one.
 
-Replicas: on PostgreSQL a batch is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`,
-so two relays never publish the same row at once. Delivery is still at least once (a
+Replicas and a service's several processes (`*_PROCESSES`, each with its own relay): on
+PostgreSQL a batch is claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, so two relays
+never publish the same row at once. On SQLite (no row locks; one machine) the relays of
+one database file take turns under an exclusive lock on a file beside it (flock(2)), held
+from reading a batch until its delivered rows are deleted, so a batch is never read by
+a second relay before the first has deleted it. Delivery is still at least once (a
 relay can die between the confirm and the delete); consumers deduplicate on event id.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import random
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Protocol
 
 import grpc
-from sqlalchemy import delete, event, select
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session
 
 from common.amqp import ConfirmingPublisher
@@ -128,14 +134,15 @@ class OutboxRelay:
         if self._database.engine.dialect.name == "sqlite":
             # No row locks, and a writing transaction holds the database's one write lock
             # (common.db): delivering inside one would stall every request of the service
-            # for as long as the destination takes. One relay per file, so nothing to
-            # claim: read, deliver, then delete.
-            with self._database.read() as session:
-                rows = session.scalars(batch).all()
-            done = self._deliver(rows)
-            if done:
-                with self._database.transaction() as session:
-                    session.execute(delete(model).where(model.id.in_(done)))
+            # for as long as the destination takes. So: read, deliver, then delete, with
+            # the other relays of the file (other processes) held off meanwhile.
+            with _relays_take_turns(self._database.engine):
+                with self._database.read() as session:
+                    rows = session.scalars(batch).all()
+                done = self._deliver(rows)
+                if done:
+                    with self._database.transaction() as session:
+                        session.execute(delete(model).where(model.id.in_(done)))
         else:
             with self._database.transaction() as session:
                 rows = session.scalars(batch.with_for_update(skip_locked=True)).all()
@@ -164,6 +171,23 @@ class OutboxRelay:
 
     def _forget_outbox_rows(self, session: Session) -> None:
         session.info.pop(_WROTE_OUTBOX, None)
+
+
+@contextmanager
+def _relays_take_turns(engine: Engine) -> Iterator[None]:
+    """Holds the exclusive lock of the relays of a SQLite file (`<file>.relay-lock`,
+    flock(2): released by the kernel if the process dies). An in-memory database has
+    one process, and nothing to lock."""
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    with open(f"{path}.relay-lock", "ab") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class NotifyServiceTransport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from common.grpc_server import GrpcServer
+from common.grpc_server import GrpcServer, serve_in_processes
 from common.logging import configure_logging
 from common.settings import Settings, load_settings
 
@@ -13,12 +13,25 @@ log = logging.getLogger(__name__)
 
 
 def run_service(name: str, build: Callable[[Settings, int], GrpcServer]) -> None:
-    """Builds the service on its configured port, serves until SIGTERM, stops gracefully."""
+    """Builds the service on its configured port, serves until SIGTERM, stops gracefully;
+    in `<NAME>_PROCESSES` processes sharing the port when that is above 1
+    (common.grpc_server.serve_in_processes)."""
     settings = load_settings()
     settings.require_production_settings(name)
     configure_logging(name, settings.log_level)
-    server = build(settings, settings.port(name)).start()
-    log.info("%s serving", name, extra={"port": server.port, "host": settings.grpc_host})
-    server.serve_until_signalled(
-        settings.grpc_shutdown_grace_seconds, settings.grpc_shutdown_drain_seconds
-    )
+
+    def serve(port: int) -> None:
+        server = build(settings, port).start()
+        log.info("%s serving", name, extra={"port": server.port, "host": settings.grpc_host})
+        server.serve_until_signalled(
+            settings.grpc_shutdown_grace_seconds, settings.grpc_shutdown_drain_seconds
+        )
+
+    processes = settings.processes(name)
+    if processes == 1:
+        serve(settings.port(name))
+    else:
+        stop_timeout = settings.grpc_shutdown_drain_seconds + settings.grpc_shutdown_grace_seconds + 5
+        serve_in_processes(
+            processes, settings.grpc_host, settings.port(name), serve, stop_timeout=stop_timeout
+        )

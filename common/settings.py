@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     task_svc_port: int = Field(DEFAULT_PORTS["task_svc"], ge=0, le=65535)
     notify_svc_port: int = Field(DEFAULT_PORTS["notify_svc"], ge=0, le=65535)
     grpc_max_workers: int = Field(16, ge=1, le=512)
+    # Processes per service sharing its port (common.grpc_server.serve_in_processes): a
+    # Python process runs on one core at a time. `make run` defaults them to the CPU
+    # count (common.devrun). Each has its own pool of db_pool_size connections.
+    user_svc_processes: int = Field(1, ge=1, le=64)
+    task_svc_processes: int = Field(1, ge=1, le=64)
+    notify_svc_processes: int = Field(1, ge=1, le=64)
     # Calls beyond this are refused with RESOURCE_EXHAUSTED instead of queueing forever.
     grpc_max_concurrent_rpcs: int = Field(256, ge=1)
     grpc_shutdown_grace_seconds: float = 10.0
@@ -133,12 +139,12 @@ class Settings(BaseSettings):
     # REST edge.
     edge_host: str = "127.0.0.1"
     edge_port: int = 8000
-    edge_grpc_deadline: float = Field(5.0, gt=0)
-    # granian (edge_api.server): worker processes x Python threads per worker.
     # Operators' port for /metrics (Prometheus), apart from the public one: only the
     # cluster's scraper reaches it (never the Ingress; compose does not publish it).
     edge_metrics_host: str = "127.0.0.1"
     edge_metrics_port: int = Field(9464, ge=1, le=65535)
+    edge_grpc_deadline: float = Field(5.0, gt=0)
+    # granian (edge_api.server): worker processes x Python threads per worker.
     edge_workers: int = Field(2, ge=1, alias="WEB_CONCURRENCY")
     edge_threads: int = Field(8, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []
@@ -233,6 +239,10 @@ class Settings(BaseSettings):
 
     def port(self, service: str) -> int:
         return getattr(self, f"{service}_port")
+
+    def processes(self, service: str) -> int:
+        """How many processes serve `service` on its port (`<SERVICE>_PROCESSES`)."""
+        return getattr(self, f"{service}_processes")
 
     def secret(self, name: str) -> bytes:
         """A secret setting, or (outside production) one generated once under var_dir."""
