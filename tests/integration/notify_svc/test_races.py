@@ -4,6 +4,8 @@ directory row another created meanwhile, on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -13,10 +15,10 @@ from notify_svc.models import HandledEvent, Recipient
 from notify_svc.notifier import Notifier
 from notify_svc.rules import OTP_REQUESTED, USER_REGISTERED
 from taskmgr.events.v1 import events_pb2
-from tests.integration.common.test_id_reuse import REPO
 from tests.support.engines import ENGINES, database_url
 from tests.support.parallel import at_once
 
+REPO = Path(__file__).resolve().parents[3]
 PARALLEL = 8
 CONTACT = {"username": "newcomer", "email": "newcomer@example.com"}
 
