@@ -1,29 +1,36 @@
-"""Emailed codes: sending them (verification, password reset) and accepting them.
+"""Emailed codes: asking for them (verification, password reset), sending them, and
+accepting them.
 
-Nothing here reveals whether an address is registered: sending answers the same for
-any address (also when throttled, silently), and every wrong, expired, used or unknown
-code is the same INVALID_OTP. The guess budget counts the submitted address, registered
-or not.
+Nothing here reveals whether an address is registered (OWASP ASVS v4 2.5.2 / 3.x,
+docs/security.md): asking for a code only records the request, the same statements
+for every address, and answers the same; `dispatch_pending` (run off the request path
+by user_svc.code_dispatch) sends the code when the address has an account that wants
+one. A request within the cooldown is refused with RESOURCE_EXHAUSTED and RetryInfo,
+counted from the requests for that address, registered or not. Every wrong, expired,
+used or unknown code is the same INVALID_OTP.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from common.db import Database
+from common.db import Database, serialize_on
 from common.errors import InvalidArgument, ResourceExhausted, invalid
 from user_svc import attempts, events, otp, sessions
 from user_svc.identity import email_problem, normalize_email
-from user_svc.models import OtpCode, User
+from user_svc.models import CodeRequest, OtpCode, User
 from user_svc.otp import Purpose
 from user_svc.passwords import Passwords, password_problems
 
-RESEND_DETAIL = "If the address is registered and not yet verified, a new code has been sent to it."
-FORGOT_DETAIL = "If the address is registered, a password reset code has been sent to it."
+RESEND_DETAIL = "If the address is registered and not yet verified, a new code is on its way to it."
+FORGOT_DETAIL = "If the address is registered, a password reset code is on its way to it."
+_DETAILS = {Purpose.VERIFY_EMAIL: RESEND_DETAIL, Purpose.RESET_PASSWORD: FORGOT_DETAIL}
+_DISPATCH_BATCH = 50
 
 
 class EmailCodes:
@@ -34,6 +41,8 @@ class EmailCodes:
         self._mac = mac
         self._passwords = passwords
         self._clock = clock
+        # Set after every recorded request: wakes the dispatcher at once.
+        self.requested = threading.Event()
 
     def send(self, session: Session, user: User, purpose: Purpose) -> None:
         """Sends a new code (the event carries it) and cancels the previous ones."""
@@ -57,18 +66,71 @@ class EmailCodes:
         events.code_sent(session, user, purpose, code)
 
     def resend_verification(self, email: str) -> str:
-        with self._db.transaction() as session:
-            user = _locked_user(session, _checked_email(email))
-            if user is not None and not user.email_verified:
-                self._send_unless_throttled(session, user, Purpose.VERIFY_EMAIL)
-        return RESEND_DETAIL
+        """Asks for a new verification code; see `_request`."""
+        return self._request(email, Purpose.VERIFY_EMAIL)
 
     def forgot_password(self, email: str) -> str:
+        """Asks for a password reset code; see `_request`."""
+        return self._request(email, Purpose.RESET_PASSWORD)
+
+    def _request(self, email: str, purpose: Purpose) -> str:
+        """Records a request for a code to `email` and answers the same for every address.
+
+        Raises INVALID_ARGUMENT for a malformed address, RESOURCE_EXHAUSTED
+        CODE_REQUESTED_RECENTLY (RetryInfo) within the cooldown of this address's earlier
+        requests (otp.request_retry_after), whoever made them: nothing about an account.
+        """
+        email = _checked_email(email)
+        now = self._clock()
         with self._db.transaction() as session:
-            user = _locked_user(session, _checked_email(email))
-            if user is not None:
-                self._send_unless_throttled(session, user, Purpose.RESET_PASSWORD)
-        return FORGOT_DETAIL
+            serialize_on(session, f"code-request:{purpose.value}:{email}")
+            previous = session.scalars(
+                select(CodeRequest.requested_at).where(
+                    CodeRequest.email == email,
+                    CodeRequest.purpose == purpose.value,
+                    CodeRequest.requested_at > now - otp.REQUEST_WINDOW,
+                )
+            )
+            wait = otp.request_retry_after(list(previous), now)
+            if wait is None:
+                session.add(CodeRequest(purpose=purpose.value, email=email, requested_at=now))
+        if wait is not None:
+            raise ResourceExhausted(
+                "CODE_REQUESTED_RECENTLY",
+                f"No new code was sent: one was asked for this address less than "
+                f"{int(otp.RESEND_COOLDOWN.total_seconds())} seconds ago, or "
+                f"{otp.SENDS_PER_HOUR} times within the hour. Ask again in {max(1, round(wait))} seconds.",
+                retry_after=wait,
+            )
+        self.requested.set()
+        return _DETAILS[purpose]
+
+    def dispatch_pending(self) -> int:
+        """Sends the codes of a batch of recorded requests (to addresses whose account wants
+        one: any account for a reset, an unverified one for verification) and forgets
+        requests older than the counting window. Returns how many requests it handled.
+        Replicas share the work: a batch is claimed with SKIP LOCKED on PostgreSQL."""
+        now = self._clock()
+        with self._db.transaction() as session:
+            pending = session.scalars(
+                select(CodeRequest)
+                .where(CodeRequest.handled_at.is_(None))
+                .order_by(CodeRequest.id)
+                .limit(_DISPATCH_BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for request in pending:
+                purpose = Purpose(request.purpose)
+                user = _locked_user(session, request.email)
+                if user is not None and (purpose is Purpose.RESET_PASSWORD or not user.email_verified):
+                    self.send(session, user, purpose)
+                request.handled_at = now
+            session.execute(
+                delete(CodeRequest).where(
+                    CodeRequest.handled_at.is_not(None), CodeRequest.requested_at <= now - otp.REQUEST_WINDOW
+                )
+            )
+        return len(pending)
 
     def verify_email(self, email: str, code: str) -> None:
         with self._db.transaction() as session:
@@ -95,34 +157,15 @@ class EmailCodes:
         if user is None:
             raise _invalid_code()
 
-    def _send_unless_throttled(self, session: Session, user: User, purpose: Purpose) -> None:
-        now = self._clock()
-        sent = session.scalars(
-            select(OtpCode.created_at).where(
-                OtpCode.user_id == user.id,
-                OtpCode.purpose == purpose.value,
-                OtpCode.created_at > now - dt.timedelta(hours=1),
-            )
-        )
-        if otp.may_send(list(sent), now):
-            self.send(session, user, purpose)
-
     def _accept_code(self, session: Session, email: str, purpose: Purpose, code: str) -> User | None:
-        """The user whose valid code this is (now used up), or None after recording a failure.
+        """The user whose valid code this is (now used up), or None after a wrong try.
 
-        Raises RESOURCE_EXHAUSTED when the address has used up its guess budget.
+        A wrong try counts against the open code only (5 burn it, otp.py); with no open
+        code it costs nobody anything. Either way it is recorded, so the answer writes
+        the same whatever the address (and takes the same time).
         """
         now = self._clock()
         user = _locked_user(session, email)  # serialises guesses at one code
-        key = attempts.code_key(purpose, email)
-        retry_after = otp.guess_retry_after(
-            attempts.failures_since(session, key, now - otp.GUESS_WINDOW), now
-        )
-        if retry_after is not None:
-            raise ResourceExhausted(
-                "TOO_MANY_ATTEMPTS", "Too many wrong codes for this address; try again later.",
-                retry_after=retry_after,
-            )
         if not otp.well_formed(code):
             raise _invalid_code()  # cannot be right, so it costs no try
         current = None if user is None else _open_code(session, user.id, purpose)
@@ -133,7 +176,7 @@ class EmailCodes:
                 return user
         elif current is not None:
             current.wrong_attempts += 1
-        attempts.record_failure(session, key, now, keep=otp.GUESS_WINDOW)
+        attempts.record_failure(session, attempts.code_key(purpose, email), now, keep=otp.LIFETIME)
         return None
 
 

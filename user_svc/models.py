@@ -83,5 +83,29 @@ class FailedAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class CodeRequest(Base):
+    """A code asked for an address (ResendOtp, ForgotPassword), registered or not.
+
+    The request path only adds this row, the same for every address, so its answer does
+    not depend on registration in status, body or time; user_svc.code_dispatch sends the
+    code afterwards. Rows of the last hour count the requests per address.
+    """
+
+    __tablename__ = "code_requests"
+    __table_args__ = (
+        Index("ix_code_requests_address", "email", "purpose", "requested_at"),
+        Index("ix_code_requests_pending", "handled_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    # As submitted, normalised (lower-cased): need not belong to anybody.
+    email: Mapped[str] = mapped_column(String(254))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Set once the dispatcher has sent the code, or found nobody to send it to.
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Outbox(OutboxMixin, Base):
     __tablename__ = "outbox"

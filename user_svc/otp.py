@@ -2,10 +2,14 @@
 
 - 6 digits from `secrets`; only an HMAC of (user, purpose, code) is stored, so a code
   is bound to its user and purpose and a database leak reveals no code.
-- A code lives 10 minutes, is used once, and 5 wrong tries burn it.
-- 10 wrong tries per submitted address and purpose in 24 h block that address (the
-  budget counts failures, not codes, so asking for a new code does not reset it).
-- A new code at most once per 60 s and 5 times per hour per address and purpose.
+- A code lives 10 minutes, is used once, and 5 wrong tries burn it. That per-code
+  budget is the whole guessing bound: a new code opens a new budget, and codes are
+  capped per hour, so at most 5 x (1 + 5) = 30 guesses an hour reach one address
+  (a 30 in 10^6 chance). There is no per-address budget beyond it: wrong tries for an
+  address with no open code cost its owner nothing, so a stranger cannot block
+  verification for somebody else, before or after they register (docs/security.md).
+- A new code may be asked for an address (registered or not) at most once per 60 s and
+  5 times per hour per purpose; registering sends one more.
 """
 
 from __future__ import annotations
@@ -22,10 +26,9 @@ from dataclasses import dataclass
 CODE_DIGITS = 6
 LIFETIME = dt.timedelta(minutes=10)
 WRONG_TRIES_PER_CODE = 5
-GUESS_BUDGET = 10
-GUESS_WINDOW = dt.timedelta(hours=24)
 RESEND_COOLDOWN = dt.timedelta(seconds=60)
 SENDS_PER_HOUR = 5
+REQUEST_WINDOW = dt.timedelta(hours=1)
 
 _CODE_SHAPE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 
@@ -68,22 +71,14 @@ class CodeState:
         return not self.closed and now < self.expires_at and self.wrong_attempts < WRONG_TRIES_PER_CODE
 
 
-def guess_retry_after(failures: Sequence[dt.datetime], now: dt.datetime) -> float | None:
-    """Seconds until the address may try again, or None while it is within its budget.
-
-    `failures` are the address's wrong tries; those older than the window do not count.
-    """
-    recent = sorted(at for at in failures if at > now - GUESS_WINDOW)
-    if len(recent) < GUESS_BUDGET:
-        return None
-    # Blocked until enough of the oldest failures leave the window.
-    frees_at = recent[len(recent) - GUESS_BUDGET] + GUESS_WINDOW
-    return (frees_at - now).total_seconds()
-
-
-def may_send(previous_sends: Sequence[dt.datetime], now: dt.datetime) -> bool:
-    """Whether a new code may be sent, given when the earlier ones were."""
-    recent = [at for at in previous_sends if at > now - dt.timedelta(hours=1)]
+def request_retry_after(previous: Sequence[dt.datetime], now: dt.datetime) -> float | None:
+    """Seconds until a new code may be asked for, given when the earlier requests for the
+    same address and purpose were; None when it may be now."""
+    recent = sorted(at for at in previous if at > now - REQUEST_WINDOW)
     if len(recent) >= SENDS_PER_HOUR:
-        return False
-    return not recent or now - max(recent) >= RESEND_COOLDOWN
+        frees_at = recent[len(recent) - SENDS_PER_HOUR] + REQUEST_WINDOW
+    elif recent and now - recent[-1] < RESEND_COOLDOWN:
+        frees_at = recent[-1] + RESEND_COOLDOWN
+    else:
+        return None
+    return (frees_at - now).total_seconds()

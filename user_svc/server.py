@@ -18,6 +18,7 @@ from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc import keys, otp
 from user_svc.access_tokens import AccessTokens
 from user_svc.accounts import Accounts
+from user_svc.code_dispatch import CodeDispatcher
 from user_svc.email_codes import EmailCodes
 from user_svc.models import Outbox
 from user_svc.passwords import Passwords
@@ -105,6 +106,7 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
         port=port,
     )
     server.on_stop(domain.database.dispose)
+    server.on_stop(CodeDispatcher(domain.codes).start().stop)  # stops before dispose
     # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(domain.database, Outbox, settings).stop)
     return server

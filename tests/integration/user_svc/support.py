@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
 import grpc
 from grpc_status import rpc_status
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from common import client_ip
 from common.db import Database
@@ -20,7 +21,7 @@ from common.options import rate_limit_option
 from taskmgr.events.v1 import events_pb2
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 from taskmgr.user.v1 import user_service_pb2 as pb
-from user_svc.models import Outbox
+from user_svc.models import CodeRequest, Outbox
 
 PASSWORD = "correct horse battery staple"
 
@@ -88,6 +89,21 @@ class Outboxes:
             if payload.email == email:
                 codes.append(payload.code)
         return codes
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Waits until every code asked for has been handled (user_svc sends them apart
+        from the request, user_svc.code_dispatch)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.database.read() as session:
+                pending = session.scalar(
+                    select(func.count()).select_from(CodeRequest).where(CodeRequest.handled_at.is_(None))
+                )
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pending} code requests still pending after {timeout} s")
+            time.sleep(0.01)
 
     def last_code(self, email: str, *, reset: bool = False) -> str:
         return self.codes(email, reset=reset)[-1]

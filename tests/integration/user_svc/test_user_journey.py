@@ -39,7 +39,7 @@ def test_register_verify_login_profile_refresh_revoke_change_and_reset(any_db_sv
     assert (tokens.token_type, tokens.expires_in) == ("Bearer", 900)
     header = jwt.get_unverified_header(tokens.access)
     assert header["alg"] == "EdDSA"
-    assert header["kid"] in {key.kid for key in stub.GetJwks(pb.GetJwksRequest()).keys}
+    assert header["kid"] in {key["kid"] for key in stub.GetJwks(pb.GetJwksRequest()).keys}
     claims = jwt.decode(tokens.access, options={"verify_signature": False})
     assert claims["sub"] == str(user.id) and claims["user_id"] == user.id
     assert {"username", "email", "is_staff", "iss", "aud", "iat", "exp", "jti"} <= claims.keys()
@@ -92,6 +92,7 @@ def test_register_verify_login_profile_refresh_revoke_change_and_reset(any_db_sv
 
     # Forgot and reset: the reset code comes in user.password_reset_requested.
     stub.ForgotPassword(pb.ForgotPasswordRequest(email="alice@example.com"))
+    outbox.settle()  # sent apart from the request (user_svc.code_dispatch)
     reset_code = outbox.last_code("alice@example.com", reset=True)
     stub.ResetPassword(
         pb.ResetPasswordRequest(

@@ -47,26 +47,14 @@ def test_five_wrong_tries_burn_a_code_and_a_used_code_is_gone():
     assert not CodeState(expires, wrong_attempts=0, closed=True).usable(NOW)
 
 
-def test_ten_wrong_tries_in_24_hours_block_the_address_until_the_oldest_ages_out():
-    failures = [NOW - dt.timedelta(hours=20) + minutes(i) for i in range(10)]
-    assert otp.guess_retry_after(failures[:9], NOW) is None
-    wait = otp.guess_retry_after(failures, NOW)
-    assert wait == pytest.approx(dt.timedelta(hours=4).total_seconds())
-    assert otp.guess_retry_after(failures, NOW + dt.timedelta(hours=4, seconds=1)) is None
+def test_a_request_within_60_seconds_of_the_last_waits_out_the_rest():
+    assert otp.request_retry_after([], NOW) is None
+    assert otp.request_retry_after([NOW - dt.timedelta(seconds=59)], NOW) == pytest.approx(1)
+    assert otp.request_retry_after([NOW - dt.timedelta(seconds=60)], NOW) is None
 
 
-def test_failures_older_than_the_window_do_not_count():
-    old = [NOW - dt.timedelta(hours=25)] * 20
-    assert otp.guess_retry_after(old, NOW) is None
-
-
-def test_resend_cooldown_is_60_seconds():
-    assert otp.may_send([], NOW)
-    assert not otp.may_send([NOW - dt.timedelta(seconds=59)], NOW)
-    assert otp.may_send([NOW - dt.timedelta(seconds=60)], NOW)
-
-
-def test_at_most_five_codes_an_hour():
+def test_at_most_five_requests_an_hour_then_until_the_oldest_leaves_the_hour():
     five = [NOW - minutes(50 - 10 * i) for i in range(5)]  # 50, 40, 30, 20, 10 minutes ago
-    assert not otp.may_send(five, NOW)
-    assert otp.may_send(five, NOW + minutes(10.1))  # the oldest is now over an hour old
+    assert otp.request_retry_after(five, NOW) == pytest.approx(minutes(10).total_seconds())
+    assert otp.request_retry_after(five, NOW + minutes(10.1)) is None
+    assert otp.request_retry_after([NOW - dt.timedelta(hours=2)] * 9, NOW) is None
