@@ -63,7 +63,7 @@ MAX_DEPTH = 32  # arrays and objects inside each other; `{}` alone is depth 1
 _MAX_EXACT_FLOAT_INT = 2**53  # below it, a double that reads as an integer is that integer
 _INTEGER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]{0,19})")  # 20 digits: all of uint64
 _NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # AIP-158 fields: larger than the maximum is clamped, not refused.
 _CLAMPED_ABOVE = frozenset({"page_size"})
 # What a converter of untrusted values may raise (json_format, protobuf setters, int(),
@@ -98,7 +98,10 @@ def decode_json(data: bytes) -> Any:
         raise MalformedJson(f"The body is not acceptable JSON: {exc}") from None
     except (ValueError, OverflowError):  # int() of more than 4300 digits, for one
         raise MalformedJson("The body is not acceptable JSON: a number is too long.") from None
-    _check_tree(value)
+    # Fewer brackets than the limit cannot nest deeper than it (counted at C speed).
+    if isinstance(value, dict | list) and text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(value)
+    _check_surrogates(text, value)
     return value
 
 
@@ -129,25 +132,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_tree(value: Any) -> None:
-    """Depth at most MAX_DEPTH and no lone surrogates, without recursion."""
+def _check_depth(value: Any) -> None:
+    """Arrays and objects at most MAX_DEPTH inside each other, without recursion."""
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-            strings: Any = item.keys()
-        elif isinstance(item, list):
-            children, strings = item, ()
-        else:
-            if isinstance(item, str) and _SURROGATE.search(item):
-                raise MalformedJson("The body has a string with a lone surrogate (\\uD800-\\uDFFF).")
-            continue
         if depth > MAX_DEPTH:
             raise MalformedJson(f"The body is nested more than {MAX_DEPTH} levels deep.")
-        if any(_SURROGATE.search(key) for key in strings):
-            raise MalformedJson("The body has a member name with a lone surrogate (\\uD800-\\uDFFF).")
-        pending.extend((child, depth + 1) for child in children)
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _check_surrogates(text: str, value: Any) -> None:
+    """No lone surrogate (RFC 8259 section 8.2) in any string or name: text that decoded as
+    UTF-8 can only get one from a \\uD800-\\uDFFF escape, so the value is only re-encoded
+    (at C speed) when the text has such an escape."""
+    if not _SURROGATE_ESCAPE.search(text):
+        return
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedJson("The body has a lone surrogate (\\uD800-\\uDFFF) in a string.") from None
 
 
 class InvalidFields(ValueError):
