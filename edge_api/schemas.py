@@ -22,7 +22,14 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 
 from common.contract_rules import field_rules, is_required
 from edge_api import options
-from edge_api.json_codec import enum_json_names, enum_prefix, is_map, is_nullable, is_well_known
+from edge_api.json_codec import (
+    enum_json_names,
+    enum_prefix,
+    is_map,
+    is_nullable,
+    is_placeholder,
+    is_well_known,
+)
 
 Schema = dict[str, Any]
 
@@ -119,8 +126,10 @@ class Schemas:
         required = [] if partial else [f.name for f in fields if is_required(f)]
         if required:
             schema["required"] = required
+        # What Swagger UI's "Try it out" sends: only values the contract vouches for (its
+        # own fill-ins, "string" and 0, may break a rule), so {} when there are none.
         examples = {f.name: example for f in fields if (example := self._example(f)) is not None}
-        if examples and all(name in examples for name in required):
+        if all(name in examples for name in required):
             schema["example"] = examples
         return self._described(schema, message.full_name)
 
@@ -239,9 +248,13 @@ def _limits(field: FieldDescriptor) -> Schema:
         elif name in _STRING_FORMATS and value is True:
             limits["format"] = _STRING_FORMATS[name]
         elif name == "in":
-            limits["enum"] = list(value)
+            limits["enum"] = _enum_values(field, kind, value)
+        elif name == "not_in":
+            excluded = _enum_values(field, kind, value)
+            if excluded:  # an enum's placeholder is never offered anyway
+                limits["not"] = {"enum": excluded}
         elif name == "const":
-            limits["enum"] = [value]
+            limits["enum"] = _enum_values(field, kind, [value])
         elif name in ("gte", "gt"):
             limits["minimum"] = value
             if name == "gt":
@@ -256,6 +269,17 @@ def _limits(field: FieldDescriptor) -> Schema:
     if example is not None:
         limits["example"] = example
     return limits
+
+
+def _enum_values(field: FieldDescriptor, kind: str, values) -> list:  # noqa: ANN001
+    """Rule values as JSON shows them: an enum's numbers as its lower-case names, without
+    the `*_UNSPECIFIED` placeholder, which the surface never shows."""
+    if kind != "enum":
+        return list(values)
+    enum = field.enum_type
+    names = {v.number: name for v, name in zip(enum.values, _all_json_names(enum), strict=True)
+             if not is_placeholder(v)}
+    return [names[number] for number in values if number in names]
 
 
 def _repeated_limits(field: FieldDescriptor) -> Schema:

@@ -83,24 +83,22 @@ def test_a_servers_entry(document):
 
 def test_request_bodies_have_their_own_schemas_without_output_only_fields(document):
     """Posting back a fetched task works: no id, version, created_at in a request."""
-    output_only = {
-        field.name
-        for route in Contract.default().routes()
-        for message in (route.method.input_type, route.method.output_type)
-        for field in _fields(message)
-        if is_output_only(field)
-    }
-    assert {"id", "version", "created_at", "email_verified"} <= output_only
-    bodies = {
-        op["operationId"]: op["requestBody"] for _, _, op in operations(document) if "requestBody" in op
-    }
-    assert set(bodies) >= {"create_task", "update_task", "assign_task", "register", "login"}
-    for name, body in bodies.items():
-        schema = resolve(document, body["content"]["application/json"]["schema"])
-        assert schema["additionalProperties"] is False, name  # the edge refuses unknown fields
-        assert not set(schema["properties"]) & output_only, name
-    task_input = resolve(document, bodies["create_task"]["content"]["application/json"]["schema"])
-    assert set(task_input["properties"]) == {
+    checked = set()
+    for route in Contract.default().routes():
+        if not route.body:
+            continue
+        operation = _operation_of(document, route)
+        message = route.method.input_type
+        if route.body != "*":
+            message = message.fields_by_name[route.body].message_type
+        output_only = {f.name for f in message.fields if is_output_only(f)}
+        schema = resolve(document, operation["requestBody"]["content"]["application/json"]["schema"])
+        assert schema["additionalProperties"] is False, route.endpoint  # unknown fields are refused
+        assert not set(schema["properties"]) & output_only, route.endpoint
+        checked.add(operation["operationId"])
+    assert {"create_task", "update_task", "assign_task", "register", "login"} <= checked
+    task_input = resolve(document, {"$ref": "#/components/schemas/TaskInput"})
+    assert set(task_input["properties"]) >= {
         "title",
         "description",
         "status",
@@ -109,7 +107,12 @@ def test_request_bodies_have_their_own_schemas_without_output_only_fields(docume
         "assigned_to",
     }
     assert task_input["required"] == ["title"]
-    assert "required" not in resolve(document, bodies["update_task"]["content"]["application/json"]["schema"])
+    assert "required" not in resolve(document, {"$ref": "#/components/schemas/TaskPatch"})
+
+
+def _operation_of(document: dict, route) -> dict:  # noqa: ANN001
+    path = re.sub(r"\{[a-z_.]*?([a-z_]+)(=[^}]*)?\}", r"{\1}", route.template)
+    return document["paths"][path][route.verb.lower()]
 
 
 def test_response_fields_are_required_and_responses_stay_open(document):
@@ -193,13 +196,14 @@ def test_every_write_operation_has_a_body_example_its_schema_accepts(document):
         assert "unspecified" not in json.dumps(example)
         errors = list(validator(document, schema).iter_errors(example))
         assert not errors, (verb, path, [e.message for e in errors])
-    assert resolve(document, {"$ref": "#/components/schemas/TaskInput"})["example"] == {
+    task_example = resolve(document, {"$ref": "#/components/schemas/TaskInput"})["example"]
+    assert task_example.items() >= {
         "title": "Write the README",
         "description": "Install, run, test.",
         "status": "pending",
         "priority": "high",
         "due_date": "2030-01-31T12:00:00Z",
-    }
+    }.items()
 
 
 def _fields(message: Any, seen: frozenset = frozenset()) -> Iterator:
