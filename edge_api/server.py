@@ -23,7 +23,7 @@ GRACEFUL_SECONDS is killed.
 """
 from __future__ import annotations
 
-from granian.constants import Interfaces, Loops
+from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
@@ -69,6 +69,9 @@ def build_server(settings: Settings) -> Server:
         factory=True,
         workers=settings.edge_workers,
         websockets=False,
+        # HTTP/1.1 only: the limits above are HTTP/1's; granian's HTTP/2 would take 16 MiB
+        # header lists and 200 streams per connection. Proxies in front speak HTTP/1.1 to it.
+        http=HTTPModes.http1,
         http1_settings=HTTP1Settings(
             header_read_timeout=HEADER_READ_TIMEOUT_MS,
             keep_alive=True,

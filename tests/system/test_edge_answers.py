@@ -132,7 +132,13 @@ def test_requests_within_the_limits_are_served(port: int) -> None:
 def test_what_is_no_http_request_gets_a_bare_400_and_nothing_else(port: int) -> None:
     # hyper answers what it cannot frame as a request before any app exists for it: a
     # status and no body (edge_api.server). No HTML page, no trace, no server details.
-    for garbage in (b"NOT HTTP AT ALL", b"GET /healthz HTTP/9.9\r\nHost: edge", get(b"/he\x01lthz")):
+    garbage_requests = (
+        b"NOT HTTP AT ALL",
+        b"GET /healthz HTTP/9.9\r\nHost: edge",
+        get(b"/he\x01lthz"),
+        b"PRI * HTTP/2.0\r\n\r\nSM",  # HTTP/2 with prior knowledge: HTTP/1.1 only (edge_api.server)
+    )
+    for garbage in garbage_requests:
         status, headers, payload = exchange(port, garbage)
         assert status == 400
         assert payload == b""
