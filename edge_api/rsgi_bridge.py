@@ -5,8 +5,9 @@ by the Python thread running the request, as the app asks for it: a client that 
 its body slowly held a thread for as long as it liked, and about 16 such clients froze
 the edge as slow headers did under gunicorn. Here the body is read on the worker's
 event loop, where waiting costs no thread, within BODY_READ_TIMEOUT seconds (else 408)
-and up to the app's limit plus one byte (the app answers 413 past its limit, as for any
-body); only then does a thread run the WSGI app, with the body in memory.
+and up to the app's limit plus one chunk (the app answers 413 past its limit, as for any
+body; a Content-Length over it is not read at all); only then does a thread run the WSGI
+app, with the body in memory.
 
 The environ is what PEP 3333 asks and granian's WSGI interface gave: the path decoded
 (UTF-8 bytes as latin-1 code points), headers as HTTP_*, repeated ones joined by ", ".
@@ -62,7 +63,7 @@ class RSGIBridge:
         body = b""
         # A request without Content-Length or Transfer-Encoding has no body (RFC 9112
         # section 6.3): most of them, and nothing to wait for.
-        if "CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ:
+        if self._has_body_to_read(environ):
             try:
                 body = await asyncio.wait_for(self._read_body(protocol), BODY_READ_TIMEOUT)
             except TimeoutError:
@@ -75,6 +76,13 @@ class RSGIBridge:
             self._pool, self._call, environ
         )
         protocol.response_bytes(status, headers, payload)
+
+    def _has_body_to_read(self, environ: dict[str, Any]) -> bool:
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            return True
+        declared = environ.get("CONTENT_LENGTH")
+        # A declared length over the limit is answered 413 by the app at once, unread.
+        return declared is not None and not (declared.isdigit() and int(declared) > self.max_body_bytes)
 
     async def _read_body(self, protocol: Any) -> bytes:
         chunks, size = [], 0

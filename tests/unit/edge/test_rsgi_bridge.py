@@ -112,7 +112,7 @@ CHUNKED = [("transfer-encoding", "chunked")]
 def test_the_body_arrives_whole_in_chunks_and_stops_past_the_limit() -> None:
     assert serve(Scope("POST", "/", headers=CHUNKED), Protocol([b"ab", b"cd", b"ef"]))["body"] == b"abcdef"
     protocol = Protocol([b"x" * 600, b"y" * 600, b"z" * 600, b"w" * 600])
-    seen = serve(Scope("POST", "/", headers=[("content-length", "2400")]), protocol, limit=1000)
+    seen = serve(Scope("POST", "/", headers=CHUNKED), protocol, limit=1000)
     assert seen["body"] == b"x" * 600 + b"y" * 600  # the limit plus some: the app says 413
     assert protocol.read == 2  # the rest was never read
 
@@ -129,6 +129,13 @@ def test_a_body_too_slow_is_408_and_the_app_never_runs(monkeypatch) -> None:
     assert ("connection", "close") in headers
     problem = json.loads(body)
     assert problem["status"] == 408 and problem["code"] == "REQUEST_TIMEOUT" and problem["request_id"]
+
+
+def test_a_body_declared_over_the_limit_is_never_read() -> None:
+    protocol = Protocol([b"x" * 600] * 4)
+    seen = serve(Scope("POST", "/", headers=[("content-length", "2400")]), protocol, limit=1000)
+    assert seen["body"] == b"" and seen["CONTENT_LENGTH"] == "2400"  # Werkzeug answers 413
+    assert protocol.read == 0
 
 
 def test_no_body_is_read_without_content_length_or_transfer_encoding() -> None:
