@@ -1,4 +1,6 @@
-"""Per-client-IP rate limits from the `rate_limit` method option (Flask-Limiter).
+"""Per-client-IP rate limits (Flask-Limiter): the `rate_limit` method option, or the
+operator's RATE_LIMITS for that method (common.rate_limits.method_limit, which the
+services apply too, so these only answer earlier than the service would).
 
 Storage comes from RATELIMIT_STORAGE_URI. The default, memory://, counts per worker
 process: with N edge workers a client can make up to N times the limit
