@@ -152,10 +152,12 @@ class Schemas:
 
     def query(self, field: FieldDescriptor) -> Schema:
         """A query, path or header parameter's schema: absent rather than null, a list
-        when repeated, with the field's rules."""
+        when repeated, with the field's rules. No example: Swagger UI's "Try it out" fills
+        parameters in with theirs, and a filter nobody chose changes the answer."""
+        value = {key: item for key, item in self.input_value(field).items() if key != "example"}
         if field.is_repeated:
-            return {"type": "array", "items": self.input_value(field)}
-        return self.input_value(field)
+            return {"type": "array", "items": value}
+        return value
 
     def description(self, field: FieldDescriptor) -> str:
         return self.comments.get(field.full_name, "")
