@@ -9,8 +9,10 @@ service enforces the same limit for every caller, so calling its gRPC port direc
 gains nothing (OWASP API4:2023, unrestricted resource consumption).
 
 Counting: moving windows (the `limits` package) in RATELIMIT_STORAGE_URI. The default,
-memory://, counts per process: with N replicas a client may make N times the limit.
-Point it at a shared store (redis://...) where that matters.
+memory://, counts per process: with N processes (USER_SVC_PROCESSES, replicas) a
+client opening several connections may make up to N times the limit. Point it at a
+shared store (redis://...) where that matters. (Login backoff and the code limits are
+kept in the database and hold exactly whatever the number of processes.)
 """
 
 from __future__ import annotations
