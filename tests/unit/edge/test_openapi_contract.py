@@ -197,13 +197,16 @@ def test_every_write_operation_has_a_body_example_its_schema_accepts(document):
         errors = list(validator(document, schema).iter_errors(example))
         assert not errors, (verb, path, [e.message for e in errors])
     task_example = resolve(document, {"$ref": "#/components/schemas/TaskInput"})["example"]
-    assert task_example.items() >= {
-        "title": "Write the README",
-        "description": "Install, run, test.",
-        "status": "pending",
-        "priority": "high",
-        "due_date": "2030-01-31T12:00:00Z",
-    }.items()
+    assert (
+        task_example.items()
+        >= {
+            "title": "Write the README",
+            "description": "Install, run, test.",
+            "status": "pending",
+            "priority": "high",
+            "due_date": "2030-01-31T12:00:00Z",
+        }.items()
+    )
 
 
 def _fields(message: Any, seen: frozenset = frozenset()) -> Iterator:
@@ -213,3 +216,17 @@ def _fields(message: Any, seen: frozenset = frozenset()) -> Iterator:
         yield field
         if field.message_type is not None:
             yield from _fields(field.message_type, seen | {message.full_name})
+
+
+def test_no_parameter_carries_an_example(document):
+    """Swagger UI's "Try it out" sends parameter examples: a filter (assigned_to=me) or an
+    If-Match nobody chose would change or refuse the call."""
+    for path, verb, operation in operations(document):
+        for parameter in operation["parameters"]:
+            schema = parameter["schema"]
+            assert "example" not in schema and "example" not in schema.get("items", {}), (
+                verb,
+                path,
+                parameter,
+            )
+            assert "example" not in parameter and "examples" not in parameter, (verb, path, parameter)
