@@ -13,6 +13,12 @@ pysqlite dialect docs, "Serializable isolation / Savepoints / Transactional DDL"
 and a check-then-act inside one holds; `Database.read()` begins a plain (deferred)
 transaction: one consistent snapshot that blocks nobody in WAL mode.
 
+Reads on PostgreSQL run in autocommit: no BEGIN before the query and no ROLLBACK when
+the connection goes back to the pool, so a read is one round trip, not three. Nothing is
+lost: at READ COMMITTED (PostgreSQL's default, which the services keep) each statement
+of a transaction takes its own snapshot anyway (PostgreSQL docs, "Transaction
+Isolation", 13.2.1), and a read has nothing to commit or roll back.
+
 Stale pooled connections (a database restart, a proxy's idle cut) are not tested with a
 round trip on every checkout (`pool_pre_ping`); instead a failed unit of work is run once
 more when its connection was lost before any COMMIT was sent (`retry_once_on_disconnect`),
@@ -33,7 +39,7 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, create_engine, event, text
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -107,6 +113,7 @@ def create_db_engine(
             connect_args={"options": options} if options else {},
         )
     event.listen(engine, "commit", _note_commit)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
     return engine
 
 
@@ -152,6 +159,19 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.close()
 
 
+# Execution option of Database.read()'s connections: INSERT, UPDATE and DELETE refused.
+READ_ONLY = "taskmgr_read_only"
+
+
+def _refuse_writes_in_reads(connection, _cursor, _statement, _parameters, context, _many) -> None:  # noqa: ANN001
+    # A write in a read unit of work is never atomic with the check before it (and on
+    # SQLite fails when a writer committed since its snapshot): make it loud at once.
+    if connection.get_execution_options().get(READ_ONLY) and (
+        context.isinsert or context.isupdate or context.isdelete
+    ):
+        raise RuntimeError("a write in Database.read(): use Database.transaction()")
+
+
 def _sqlite_begin(connection) -> None:  # noqa: ANN001
     mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
@@ -184,6 +204,12 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # The same pool; on SQLite their transactions begin IMMEDIATE.
         self._writer = self.engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        # The same pool; on PostgreSQL in autocommit (psycopg sets it on the connection
+        # object, no round trip, and SQLAlchemy resets it when the connection returns).
+        self._reader = self.engine
+        if self.engine.dialect.name == "postgresql":
+            self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = self._reader.execution_options(**{READ_ONLY: True})
 
     @property
     def sessions(self) -> sessionmaker:
@@ -205,9 +231,19 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A reading session: one snapshot on SQLite (deferred BEGIN), blocking no one."""
-        with self._sessions() as session:
+        """A reading session, blocking no one: one snapshot on SQLite (deferred BEGIN); on
+        PostgreSQL autocommit, one round trip per statement (see the module docstring).
+        Nothing it changes is ever committed."""
+        with self._sessions(bind=self._reader) as session:
             yield session
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for reads, as `read()` but without the ORM session: for hot
+        paths whose rows go straight into reply messages (a session costs more CPU than
+        PostgreSQL spends on a primary-key select)."""
+        with self._reader.connect() as connection:  # autobegins: SQLite's deferred BEGIN
+            yield connection
 
     def dispose(self) -> None:
         self.engine.dispose()

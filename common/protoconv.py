@@ -12,12 +12,23 @@ from common.errors import invalid
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+_SECOND = dt.timedelta(seconds=1)
+
+
 def to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     # Timestamp.FromDatetime does the same in several times the time (it is on every task).
-    seconds = (value - _EPOCH) // dt.timedelta(seconds=1)
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=value.microsecond * 1000)
+    return timestamp_pb2.Timestamp(seconds=(value - _EPOCH) // _SECOND, nanos=value.microsecond * 1000)
+
+
+def set_timestamp(target: timestamp_pb2.Timestamp, value: dt.datetime) -> None:
+    """Sets the Timestamp field `target` (e.g. `message.created_at`) to the aware datetime
+    `value`, in place: cheaper than building a Timestamp the message then copies. Exact
+    (integer arithmetic, floor division, so 1969 has negative seconds and positive nanos
+    as google/protobuf/timestamp.proto says), unlike `value.timestamp()`, a float."""
+    target.seconds = (value - _EPOCH) // _SECOND
+    target.nanos = value.microsecond * 1000
 
 
 def from_timestamp(stamp: timestamp_pb2.Timestamp, field: str = "timestamp") -> dt.datetime:

@@ -1,0 +1,51 @@
+"""PostgreSQL round trips per task operation, counted on the wire: a read is one."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.db import Database, migrate
+from common.paging import PageTokens
+from task_svc.list_query import parse_list_query
+from task_svc.listing import POSTGRES_SETTINGS
+from task_svc.permissions import Viewer
+from task_svc.server import MIGRATIONS
+from task_svc.tasks import NewTask, Tasks
+from tests.support.pg_round_trips import RoundTripCounter
+
+pytestmark = pytest.mark.postgres
+ALICE = Viewer(user_id=1, is_staff=False)
+NO_FILTERS = dict.fromkeys(("assigned_to", "created_by", "q", "ordering", "status", "priority"), "")
+
+
+class AnyoneAssignable:
+    def check_assignable(self, user_id: int) -> None:
+        return None
+
+
+@pytest.fixture
+def counted(pg_url):
+    counter = RoundTripCounter(pg_url)
+    database = Database(counter.url, pool_size=2, postgres_settings=POSTGRES_SETTINGS)
+    migrate(database, MIGRATIONS)
+    yield Tasks(database, AnyoneAssignable(), PageTokens(b"k" * 32)), counter
+    database.dispose()
+    counter.close()
+
+
+def round_trips(counter: RoundTripCounter, operation):  # noqa: ANN001, ANN201
+    before, queries = counter.count, len(counter.queries)
+    result = operation()
+    return result, counter.count - before, counter.queries[queries:]
+
+
+def test_a_read_is_one_round_trip_with_no_begin_or_rollback(counted):
+    tasks, counter = counted
+    created = [tasks.create(ALICE, NewTask(title=f"t{n}")) for n in range(3)]
+    query = parse_list_query(ALICE, NO_FILTERS)
+    for _ in range(2):  # the second time on pooled connections, as under load
+        (page, _token), listed, list_queries = round_trips(counter, lambda: tasks.list(query, "", 2))
+        task, got, get_queries = round_trips(counter, lambda: tasks.get(ALICE, created[0].id))
+        assert [row.id for row in page] == [created[2].id, created[1].id]
+        assert task.title == "t0"
+        assert (listed, got) == (1, 1), list_queries + get_queries
