@@ -4,7 +4,8 @@
 
 Starts the services once (as bench/edge_load.py does), then for each server in turn:
 starts the edge (2 workers x 8 threads, from WEB_CONCURRENCY / EDGE_THREADS), runs the
-floor (GET /api/tasks/{id}/) and the task list with wrk, prints them (with the edge's CPU
+floor (GET /api/tasks/{id}/), the task list and /healthz (no backend call: the server's
+own cost) with wrk, prints them (with the edge's CPU
 time per request and the busiest worker's share), stops the edge. granian is what
 `python -m edge_api` runs; gunicorn gthread is the server it replaced and needs
 `pip install gunicorn==27.0.1` in the venv.
@@ -24,6 +25,7 @@ from edge_load import (
     start_edge,
     start_services,
     temporary_databases,
+    wrk,
 )
 
 
@@ -42,7 +44,10 @@ def main() -> None:
                 start_edge(stack, server)
                 seeded = seeded or seed(stack, databases)
                 listed, floor = list_and_floor(stack, seeded, args.seconds)
+                # No backend call: what the server and the app's own hooks cost.
+                alone = wrk(stack.edge_port, "GET /healthz (no backend)", "/healthz", "", args.seconds, stack)
                 print(f"-- {server}")
+                print_result(alone)
                 print_result(floor)
                 print_result(listed)
                 processes.stop(stack.edge)
