@@ -87,15 +87,40 @@ def request_problems(request: Message) -> dict[str, list[str]]:
 
 
 def _missing(message: Message, prefix: str) -> Iterator[str]:
-    for field in message.DESCRIPTOR.fields:
+    for field, required, nested in _required_plan(message.DESCRIPTOR):
         name = field.name
-        if field.message_type is not None and not field.is_repeated:
+        if nested:
             if message.HasField(name):
                 yield from _missing(getattr(message, name), f"{prefix}{name}.")
-            elif is_required(field):
+            elif required:
                 yield prefix + name
-        elif is_required(field) and not _is_set(message, field) and not _null_is_a_value(field):
+        elif not _is_set(message, field):
             yield prefix + name
+
+
+@cache
+def _required_plan(descriptor: Descriptor) -> tuple[tuple[FieldDescriptor, bool, bool], ...]:
+    """(field, REQUIRED, nested message to look into) for the fields worth a look, once
+    per message type: reading options on every request cost more than the check."""
+    plan = []
+    for field in descriptor.fields:
+        required = is_required(field)
+        if field.message_type is not None and not field.is_repeated:
+            if required or _reaches_required(field.message_type, frozenset({descriptor.full_name})):
+                plan.append((field, required, True))
+        elif required and not _null_is_a_value(field):
+            plan.append((field, True, False))
+    return tuple(plan)
+
+
+def _reaches_required(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    if descriptor.full_name in seen:
+        return False
+    seen = seen | {descriptor.full_name}
+    return any(
+        is_required(f) or (f.message_type is not None and _reaches_required(f.message_type, seen))
+        for f in descriptor.fields
+    )
 
 
 def _null_is_a_value(field: FieldDescriptor) -> bool:
