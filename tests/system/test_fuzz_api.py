@@ -9,6 +9,12 @@ they document, so more cases would test nothing new.
 
 Every failure of every operation is collected and reported at once, each with a curl
 command that reproduces it.
+
+Two modes, each on a stack of its own: positive (data that fits the document) and
+negative (data that breaks it: wrong types, out-of-range numbers, strings past their
+length, missing required fields, unknown members). A negative case must be refused with a
+documented 4xx problem: no 5xx, and no success for data the document says is invalid
+(negative_data_rejection).
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Err
+from schemathesis.generation import GenerationMode
 
 from tests.support.processes import ProcessStack
 from tests.system.accounts import register_and_login
@@ -28,19 +38,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
 CASES_PER_OPERATION = 90
 CASES_PER_RATE_LIMITED_OPERATION = 25
-MINIMUM_TOTAL_CASES = 1000
+MINIMUM_TOTAL_CASES = {GenerationMode.POSITIVE: 1000, GenerationMode.NEGATIVE: 100}
+MAX_OPERATIONS_WITHOUT_CASES = {GenerationMode.POSITIVE: 0, GenerationMode.NEGATIVE: 100}
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
     schemathesis.checks.content_type_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
+# A request the document says is invalid is refused with one of these (never a 5xx,
+# which not_a_server_error reports): schemathesis's list, plus the edge's own 412, 413, 414
+# and 431 for a precondition, a body, a URI or headers past their limits.
+REJECTION_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "412", "413", "414", "415", "422",
+                      "428", "429", "431"]
+CONFIG = schemathesis.Config.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": REJECTION_STATUSES}}}
+)
+CHECKS_BY_MODE = {
+    GenerationMode.POSITIVE: CHECKS,
+    GenerationMode.NEGATIVE: [*CHECKS, schemathesis.checks.negative_data_rejection],
+}
 
 
-@pytest.fixture(scope="module")
-def fuzzed_stack(tmp_path_factory) -> Iterator[ProcessStack]:
-    """A stack of its own: the fuzzing uses up the per-IP limits of the public operations."""
-    stack = ProcessStack(tmp_path_factory.mktemp("fuzzed-stack")).start()
+@pytest.fixture(params=list(CHECKS_BY_MODE), ids=str)
+def mode(request) -> GenerationMode:
+    return request.param
+
+
+@pytest.fixture
+def fuzzed_stack(tmp_path_factory, mode: GenerationMode) -> Iterator[ProcessStack]:
+    """A stack of its own per mode: the fuzzing uses up the per-IP limits of the public operations."""
+    stack = ProcessStack(tmp_path_factory.mktemp(f"fuzzed-stack-{mode}")).start()
     yield stack
     stack.stop()
 
@@ -54,8 +82,10 @@ def _public(document: dict, method: str, path: str) -> bool:
     return document["paths"][path][method.lower()].get("security") == []
 
 
-def _fuzz(operation, examples: int, send) -> None:
-    """Runs `send(case)` on `examples` generated cases of `operation`, reproducibly."""
+def _fuzz(operation, examples: int, send, mode: GenerationMode) -> bool:
+    """Runs `send(case)` on `examples` generated cases of `operation`, reproducibly; False
+    when the mode has no case for it (nothing in a request without parameters or body can
+    break its document)."""
 
     @settings(
         max_examples=examples,
@@ -65,33 +95,46 @@ def _fuzz(operation, examples: int, send) -> None:
         phases=[Phase.explicit, Phase.generate],  # failures are collected by `send`, not shrunk
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     def run(case) -> None:
         send(case)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        return False
+    return True
 
 
-def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack):
+def _auth(case, account) -> dict[str, str]:
+    """The account's token, unless the case's headers are the negated part: a missing
+    Authorization header may be the very thing under test, and adding it would make the
+    case valid."""
+    headers = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    return {} if headers is not None and headers.mode.is_negative else account.headers
+
+
+def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack, mode: GenerationMode):
     base_url = fuzzed_stack.edge_url
     account = register_and_login(fuzzed_stack, "fuzzer")
     document = requests.get(f"{base_url}/swagger.json", timeout=10).json()
-    schema = schemathesis.openapi.from_url(f"{base_url}/swagger.json")
+    schema = schemathesis.openapi.from_url(f"{base_url}/swagger.json", config=CONFIG)
     session = requests.Session()
     sent: dict[str, int] = {}
     failures: dict[str, list[str]] = {}
     statuses: dict[str, set[int]] = {}
     authenticated: set[str] = set()
+    no_cases: list[str] = []
 
     def send(case) -> None:
         label = case.operation.label
         sent[label] = sent.get(label, 0) + 1
         try:
             response = case.call_and_validate(
-                base_url=base_url, session=session, headers=account.headers, checks=CHECKS
+                base_url=base_url, session=session, headers=_auth(case, account), checks=CHECKS_BY_MODE[mode]
             )
             statuses.setdefault(label, set()).add(response.status_code)
-        except AssertionError as failure:  # schemathesis's check failures are AssertionErrors
+        except (AssertionError, FailureGroup) as failure:  # one failed check, or several
             found = failures.setdefault(label, [])
             if len(found) < 3:
                 found.append(f"{failure}\n  reproduce: {case.as_curl_command(base_url=base_url)}")
@@ -105,11 +148,17 @@ def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack):
         public = _public(document, operation.method, operation.path)
         if not public:
             authenticated.add(operation.label)
-        _fuzz(operation, CASES_PER_RATE_LIMITED_OPERATION if public else CASES_PER_OPERATION, send)
+        examples = CASES_PER_RATE_LIMITED_OPERATION if public else CASES_PER_OPERATION
+        if not _fuzz(operation, examples, send, mode):
+            no_cases.append(operation.label)
 
     report = "\n\n".join(f"{label}:\n" + "\n".join(found) for label, found in failures.items())
     assert not failures, f"{len(failures)} operations answered against their documentation:\n{report}"
-    assert len(sent) == len(document_operations(document)), f"not every operation was fuzzed: {sorted(sent)}"
+    fuzzed = len(sent) + len(no_cases)
+    assert fuzzed == len(document_operations(document)), f"not every operation was fuzzed: {sorted(sent)}"
+    assert len(no_cases) <= MAX_OPERATIONS_WITHOUT_CASES[mode], f"no {mode} cases for {no_cases}"
     refused = sorted(label for label in authenticated if statuses.get(label, {401}) == {401})
     assert not refused, f"the token was refused: only 401s from {refused}"
-    assert sum(sent.values()) >= MINIMUM_TOTAL_CASES, f"only {sum(sent.values())} cases were sent: {sent}"
+    total = sum(sent.values())
+    assert total >= MINIMUM_TOTAL_CASES[mode], f"only {total} cases were sent: {sent}"
+    print(f"{mode}: {total} cases, {len(sent)} operations; none possible for {no_cases}")
