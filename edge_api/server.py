@@ -17,11 +17,16 @@ broken request line, an illegal header name, more than 100 header fields, a URI 
 status (400, 414, 431) and no body. hyper offers no hook to write those answers.
 
 Workers are processes sharing one listening socket; each builds the app after it starts
-(`worker_app`), so gRPC channels are never carried across a fork. SIGTERM: the workers
-stop accepting, finish the requests in flight and exit; one still busy after
-GRACEFUL_SECONDS is killed.
+(`worker_app`), so gRPC channels are never carried across a fork. SIGTERM: the edge goes
+on serving for GRPC_SHUTDOWN_DRAIN_SECONDS (the services' drain, same reason: a load
+balancer still sends requests until it notices), then the workers stop accepting, finish
+the requests in flight and exit; one still busy after GRACEFUL_SECONDS is killed. Without
+the drain, hyper closed keep-alive connections whose next request was already on its way.
+A second SIGTERM or SIGINT stops at once.
 """
 from __future__ import annotations
+
+import threading
 
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
@@ -56,12 +61,30 @@ def worker_app() -> RSGIBridge:
     return RSGIBridge(app, threads=settings.edge_threads, max_body_bytes=settings.max_body_bytes)
 
 
+class DrainingServer(Server):
+    """granian's server, which keeps serving for `drain_seconds` after the first SIGTERM."""
+
+    def __init__(self, *args, drain_seconds: float = 0.0, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.drain_seconds = drain_seconds
+        self._drain: threading.Timer | None = None
+
+    def signal_handler_interrupt(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if self._drain is not None or not self.drain_seconds:
+            super().signal_handler_interrupt(*args, **kwargs)  # the second signal: now
+            return
+        self._drain = threading.Timer(self.drain_seconds, super().signal_handler_interrupt)
+        self._drain.daemon = True
+        self._drain.start()
+
+
 def build_server(settings: Settings) -> Server:
     """A granian server for the edge: EDGE_HOST:EDGE_PORT, WEB_CONCURRENCY worker processes
     with EDGE_THREADS Python threads each (the bridge's), no access log (the app writes
     its own)."""
-    return Server(
+    return DrainingServer(
         "edge_api.server:worker_app",
+        drain_seconds=settings.grpc_shutdown_drain_seconds,
         address=settings.edge_host,
         port=settings.edge_port,
         interface=Interfaces.RSGI,
