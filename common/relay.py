@@ -6,8 +6,8 @@ is kept once delivered). Two transports:
 
 - RabbitMQ (`AMQP_URL` set): `common.amqp.ConfirmingPublisher`, publisher confirms with
   the whole batch in flight, `mandatory` (a returned message is not delivered).
-- Embedded default (no `AMQP_URL`): notify_svc's internal `DeliverEvent` method over
-  gRPC, authenticated by the internal key.
+- Embedded default (no `AMQP_URL`): notify_svc's internal `DeliverEvents` method over
+  gRPC, a batch per call, authenticated by the internal key.
 
 It is woken right after every commit that wrote an outbox row (a session event on the
 service's sessions, so service code need not remember), polls slowly as a safety net,
@@ -44,11 +44,12 @@ from common.grpc_client import make_channel
 from common.outbox import OutboxMixin
 from common.settings import Settings
 from taskmgr.events.v1 import events_pb2
-from taskmgr.notify.v1 import notify_service_pb2_grpc
+from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 _WROTE_OUTBOX = "taskmgr.wrote_outbox"
+_DELIVER_BATCH_DEADLINE = 60.0  # seconds
 
 
 class Transport(Protocol):
@@ -191,11 +192,8 @@ def _relays_take_turns(engine: Engine) -> Iterator[None]:
 
 
 class NotifyServiceTransport:
-    """The embedded default: events go straight to notify_svc's internal DeliverEvent."""
-
-    # notify_svc refused the event itself (a malformed event): retrying cannot help, and
-    # without a broker there is no dead-letter queue, so it is logged and dropped.
-    _PERMANENT = (grpc.StatusCode.INVALID_ARGUMENT,)
+    """The embedded default: a batch goes to notify_svc's internal DeliverEvents in one
+    call, answered after notify_svc's log commit (all handled, or UNAVAILABLE and none)."""
 
     def __init__(self, address: str, *, internal_key: bytes, deadline: float) -> None:
         self._channel = make_channel(address)
@@ -204,20 +202,18 @@ class NotifyServiceTransport:
         self._deadline = deadline
 
     def deliver(self, events: Sequence[events_pb2.Event]) -> list[bool]:
-        delivered: list[bool] = []
-        for item in events:
-            try:
-                self._stub.DeliverEvent(item, timeout=self._deadline, metadata=self._metadata)
-            except grpc.RpcError as exc:
-                if exc.code() in self._PERMANENT:
-                    log.error("notify_svc refused event %s (%s): dropped", item.id, exc.details())
-                    delivered.append(True)
-                    continue
-                if not delivered:
-                    raise ConnectionError(f"notify_svc: {exc.code().name} {exc.details()}") from exc
-                break  # keep the order: the rest waits for the retry
-            delivered.append(True)
-        return delivered + [False] * (len(events) - len(delivered))
+        try:
+            answer = self._stub.DeliverEvents(
+                notify_service_pb2.DeliverEventsRequest(events=events),
+                timeout=self._deadline, metadata=self._metadata,
+            )
+        except grpc.RpcError as exc:
+            raise ConnectionError(f"notify_svc: {exc.code().name} {exc.details()}") from exc
+        # Refused as malformed: retrying cannot help, and without a broker there is no
+        # dead-letter queue, so it is logged and dropped with the rest of the batch.
+        for refused in answer.refused:
+            log.error("notify_svc refused event %s (%s): dropped", events[refused.index].id, refused.reason)
+        return [True] * len(events)
 
     def close(self) -> None:
         self._channel.close()
@@ -234,7 +230,9 @@ def default_transport(settings: Settings) -> Transport:
     return NotifyServiceTransport(
         settings.notify_svc_addr,
         internal_key=settings.secret("internal_key"),
-        deadline=settings.grpc_call_deadline,
+        # A batch is answered after its emails (each retried with backoff while the mail
+        # server is away); a retry sooner would only wait on the first call's claims.
+        deadline=max(settings.grpc_call_deadline, _DELIVER_BATCH_DEADLINE),
     )
 
 

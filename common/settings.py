@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     notify_queue: str = "notify_svc.events"
     notify_delivery_limit: int = Field(5, ge=1)
     notify_prefetch: int = Field(32, ge=1)
+    # Emails of one batch (a prefetch window, a relay batch) sent at once, each of these
+    # threads keeping its own SMTP session.
+    notify_send_threads: int = Field(8, ge=1, le=64)
 
     # Email. Without SMTP_HOST, emails are printed to the console (development).
     smtp_host: str = ""

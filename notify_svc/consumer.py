@@ -20,6 +20,7 @@ import logging
 import random
 import threading
 import time
+from typing import NamedTuple
 
 import pika
 from google.protobuf.message import DecodeError
@@ -30,7 +31,7 @@ from common.amqp import connection_parameters, dead_letter_names, declare_topolo
 from common.db import retry_once_on_disconnect
 from common.faults import dependency_away
 from common.settings import Settings
-from notify_svc.notifier import Notifier
+from notify_svc.notifier import Notifier, Outcome
 from notify_svc.rules import MalformedEvent
 from taskmgr.events.v1 import events_pb2
 
@@ -56,6 +57,7 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._handler_failures = 0
         self._connection_failures = 0
+        self._settled: set[int] = set()  # settled one by one (dead-lettered, returned) in the window in hand
         self._thread = threading.Thread(target=self._run, name="notify-consumer", daemon=True)
 
     def start(self) -> EventConsumer:
@@ -89,68 +91,107 @@ class EventConsumer:
                 delivery_limit=settings.notify_delivery_limit,
             )
             channel.basic_qos(prefetch_count=settings.notify_prefetch)
-            channel.basic_consume(settings.notify_queue, self._on_message)
+            window: list[_Delivery] = []
+            channel.basic_consume(
+                settings.notify_queue, lambda _channel, *delivery: window.append(_Delivery(*delivery))
+            )
             log.info("consuming %s", settings.notify_queue)
             self._connection_failures = 0
-            # Short slices, so stop() takes effect between messages.
+            # Short slices, so stop() takes effect between windows.
             while not self._stopping.is_set():
                 connection.process_data_events(time_limit=0.5)
+                if window:
+                    # What else is already on the wire joins the window.
+                    connection.process_data_events(time_limit=0)
+                    taken, window[:] = list(window), []
+                    self._handle_window(channel, taken)
 
-    def _on_message(
-        self, channel: BlockingChannel, method: pika.spec.Basic.Deliver,
-        properties: pika.BasicProperties, body: bytes,
+    def _handle_window(self, channel: BlockingChannel, window: list[_Delivery]) -> None:
+        """Handles what the broker has sent (at most the prefetch count), then settles it.
+
+        First deliveries are handled together (one batch: one transaction, emails in
+        parallel) and acknowledged with one `multiple` ack after the commit; a redelivered
+        message alone, so a message that fails its batch cannot take its neighbours to the
+        delivery limit with it: after one failed batch, each is tried on its own.
+        """
+        events: list[tuple[_Delivery, events_pb2.Event]] = []
+        for delivery in window:
+            try:
+                events.append((delivery, events_pb2.Event.FromString(delivery.body)))
+            except DecodeError as exc:
+                self._dead_letter(channel, delivery, f"{type(exc).__name__}: {exc}")
+        fresh = [item for item in events if not item[0].method.redelivered]
+        groups = [fresh] if fresh else []
+        groups += [[item] for item in events if item[0].method.redelivered]
+        for group in groups:
+            self._handle_group(channel, group)
+        unsettled = [d.method.delivery_tag for d, _ in events if d.method.delivery_tag not in self._settled]
+        self._settled.clear()
+        if unsettled:
+            # Every other delivery on this channel up to that tag is settled already (one
+            # window at a time), so this acks exactly the rest of the window.
+            channel.basic_ack(max(unsettled), multiple=True)
+
+    def _handle_group(
+        self, channel: BlockingChannel, group: list[tuple[_Delivery, events_pb2.Event]]
     ) -> None:
+        """Handles one batch and dead-letters what is malformed; a batch that failed is
+        returned to the queue (after a pause)."""
         try:
-            event = events_pb2.Event.FromString(body)
-            self._handle(event)
-        except (DecodeError, MalformedEvent) as exc:
-            self._dead_letter(channel, method, properties, body, f"{type(exc).__name__}: {exc}")
-            return
+            outcomes = self._handle([event for _, event in group])
         except Exception:
             self._handler_failures += 1
             pause = _jittered(min(_MAX_HANDLER_PAUSE, 0.1 * 2**self._handler_failures))
-            log.exception("handling message %s failed; requeued in %.1fs", properties.message_id, pause)
+            log.exception("handling %d messages failed; requeued in %.1fs", len(group), pause)
             # A pause, so a database outage does not burn every message's delivery limit at once.
             self._stopping.wait(pause)
-            channel.basic_nack(method.delivery_tag, requeue=True)
+            for delivery, _ in group:
+                channel.basic_nack(delivery.method.delivery_tag, requeue=True)
+                self._settled.add(delivery.method.delivery_tag)
             return
         self._handler_failures = 0
-        channel.basic_ack(method.delivery_tag)
+        for (delivery, _), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, MalformedEvent):
+                self._dead_letter(channel, delivery, f"{type(outcome).__name__}: {outcome}")
 
-    def _handle(self, event: events_pb2.Event) -> None:
-        """Handles `event`, waiting here while a dependency is away (see the module doc)."""
+    def _handle(self, events: list[events_pb2.Event]) -> list[Outcome]:
+        """Handles `events`, waiting here while a dependency is away (see the module doc)."""
         give_up_at = time.monotonic() + _MAX_WAIT_IN_PLACE
         interval = 0.1
         while True:
             try:
                 # A stale pooled connection costs a second run here, not a redelivery.
-                retry_once_on_disconnect(lambda: self._notifier.handle(event))
-                return
+                return retry_once_on_disconnect(lambda: self._notifier.handle_batch(events))
             except Exception as exc:
                 waited_enough = time.monotonic() + interval > give_up_at
                 if not dependency_away(exc) or waited_enough or self._stopping.is_set():
                     raise
-                log.warning("event %s waits: %r; retrying in %.1fs", event.id[:64], exc, interval)
+                log.warning("%d events wait: %r; retrying in %.1fs", len(events), exc, interval)
             self._stopping.wait(_jittered(interval))
             interval = min(_MAX_RETRY_INTERVAL, interval * 2)
 
-    def _dead_letter(
-        self, channel: BlockingChannel, method: pika.spec.Basic.Deliver,
-        properties: pika.BasicProperties, body: bytes, reason: str,
-    ) -> None:
+    def _dead_letter(self, channel: BlockingChannel, delivery: _Delivery, reason: str) -> None:
         """Publishes the message, with its reason, to the dead-letter exchange and acks it;
         if that publish is refused, rejects it (the broker dead-letters it, without the
         reason). Either way it is not delivered again."""
+        method, properties = delivery.method, delivery.properties
         reason = reason[:_MAX_REASON]
         log.error("dead-lettering message %s: %s", properties.message_id, reason)
         dead_exchange, _ = dead_letter_names(self._settings.events_exchange, self._settings.notify_queue)
         properties.headers = {**(properties.headers or {}), DEAD_REASON_HEADER: reason}
         try:
-            channel.basic_publish(dead_exchange, method.routing_key, body, properties)
+            channel.basic_publish(dead_exchange, method.routing_key, delivery.body, properties)
         except (UnroutableError, NackError):
             channel.basic_reject(method.delivery_tag, requeue=False)
-            return
-        channel.basic_ack(method.delivery_tag)
+        else:
+            channel.basic_ack(method.delivery_tag)
+        self._settled.add(method.delivery_tag)
+
+
+class _Delivery(NamedTuple):
+    method: pika.spec.Basic.Deliver
+    properties: pika.BasicProperties
+    body: bytes
 
 
 def _jittered(ceiling: float) -> float:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 import sys
 import threading
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.mime.text import MIMEText
 from typing import Protocol, TextIO
 
 import tenacity
@@ -20,26 +21,77 @@ class Mailer(Protocol):
     def send(self, email: Email) -> None: ...
 
 
+# Refusals of one message (smtplib resets the session after them): the session stays.
+_REFUSED_MESSAGE = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
 class SmtpMailer:
-    """One SMTP session per email (STARTTLS and login when configured)."""
+    """SMTP, one session per sending thread, kept open and reused (STARTTLS and login
+    when configured, once per session); a session the server has closed meanwhile (an
+    idle timeout, a restart) is replaced and the email sent on a new one at once."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._sessions: set[smtplib.SMTP] = set()
 
     def send(self, email: Email) -> None:
         settings = self._settings
-        message = EmailMessage()
+        # MIMEText (the compat32 policy): email.policy.default's header registry parsed
+        # and refolded every header, most of a send's CPU; these headers need neither
+        # (non-ASCII is still encoded per RFC 2047, the body as UTF-8 per RFC 2045).
+        message = MIMEText(email.body, "plain", "utf-8")
         message["From"] = settings.smtp_from
         message["To"] = email.to
         message["Subject"] = email.subject
-        message.set_content(email.body)
-        server = (settings.smtp_host, settings.smtp_port)
-        with smtplib.SMTP(*server, timeout=settings.smtp_timeout_seconds) as smtp:
+        smtp = getattr(self._local, "smtp", None)
+        if smtp is not None:
+            try:
+                self._send_on(smtp, message)
+                return
+            except smtplib.SMTPServerDisconnected:
+                pass  # closed before this message got an answer: a new session, at once
+        self._send_on(self._open(), message)
+
+    def _send_on(self, smtp: smtplib.SMTP, message: MIMEText) -> None:
+        try:
+            smtp.send_message(message)
+        except _REFUSED_MESSAGE:
+            raise  # this message was refused; the session is still good
+        except OSError:  # SMTPException included: the session is in an unknown state
+            self._drop(smtp)
+            raise
+
+    def close(self) -> None:
+        """Ends every session (QUIT)."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, set()
+        for smtp in sessions:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+
+    def _open(self) -> smtplib.SMTP:
+        settings = self._settings
+        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds)
+        try:
             if settings.smtp_starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-            smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        self._local.smtp = smtp
+        with self._lock:
+            self._sessions.add(smtp)
+        return smtp
+
+    def _drop(self, smtp: smtplib.SMTP) -> None:
+        self._local.smtp = None
+        with self._lock:
+            self._sessions.discard(smtp)
+        smtp.close()
 
 
 class ConsoleMailer:

@@ -1,18 +1,38 @@
-"""Handling one event: the directory, the rules, the emails and the log, exactly once.
+"""Handling events: the directory, the rules, the emails and the log, exactly once.
 
-Both entries into notify_svc (the RabbitMQ consumer and the internal DeliverEvent
-method) call `Notifier.handle`. An event already handled is recognised by its id and
-does nothing. Emails are sent before the log is committed: if notify_svc dies between
-the two, the redelivered event sends its email again (at least once, never lost); that
-window is the only way one event can email someone twice.
+Both entries into notify_svc (the RabbitMQ consumer, a prefetch window at a time, and
+the internal DeliverEvents method, a relay batch at a time) call `Notifier.handle_batch`.
+A batch is one transaction:
+
+1. claim: the event ids are inserted into `handled_events` in one statement
+   (INSERT ... ON CONFLICT DO NOTHING RETURNING, in id order so two batches lock in one
+   order and cannot deadlock). That insert is the duplicate check: an id handled before
+   is not returned, and a delivery of an id that another transaction is handling waits
+   on PostgreSQL's row lock until that one commits (then it is not returned: nothing is
+   sent twice) or rolls back (then it is claimed here). On SQLite the transaction holds
+   the database's one write lock (common.db), so batches take turns.
+2. the directory is read and updated (one upsert for the batch), so data the database
+   refuses is found before anything is sent: then each event of the batch is handled on
+   its own, and only the one refused is `MalformedEvent`;
+3. the emails are sent in parallel on a small thread pool (`send_threads`, each thread
+   keeping its own SMTP connection: notify_svc.mailer), each with bounded retries;
+4. the log entries are inserted and the transaction commits.
+
+An event is acknowledged (by the caller) only after that commit. If notify_svc dies or
+the database fails between the sends and the commit, nothing is logged and the redelivered
+event sends its emails again: at least once, never lost; that window is the only way one
+event can email someone twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -27,98 +47,205 @@ from taskmgr.events.v1 import events_pb2
 
 log = logging.getLogger(__name__)
 EMAIL = "email"
+# The subject column (models.Notification); a subject is short, but never a DataError.
+_MAX_SUBJECT = 200
+
+# Per event of a batch: True (handled now), False (handled before, or by a parallel
+# delivery of the same id), or the MalformedEvent saying why it can never be handled.
+Outcome = bool | rules.MalformedEvent
+
+
+@dataclass
+class _Parsed:
+    event: events_pb2.Event
+    payload: Message | None
+    contact: Contact | None
+    user_ids: list[int]
+
+
+class _RefusedBeforeSending(Exception):
+    """The database refused a batch's data before any email was sent."""
 
 
 class Notifier:
-    def __init__(self, database: Database, mailer: Mailer, *, send_attempts: int, retry_base_seconds: float):
+    def __init__(
+        self, database: Database, mailer: Mailer, *, send_attempts: int, retry_base_seconds: float,
+        send_threads: int = 8,
+    ) -> None:
+        """`send_threads`: emails of one batch sent at once (each thread its own SMTP session)."""
         self._database = database
         self._mailer = mailer
         self._send_attempts = send_attempts
         self._retry_base_seconds = retry_base_seconds
+        self._senders = ThreadPoolExecutor(max_workers=send_threads, thread_name_prefix="notify-send")
+
+    def close(self) -> None:
+        self._senders.shutdown(wait=True)
 
     def handle(self, event: events_pb2.Event) -> bool:
-        """Handles `event` once; False when it had been handled already.
+        """Handles `event` once; False when it had been handled already. Raises
+        rules.MalformedEvent for an event that can never be handled."""
+        [outcome] = self.handle_batch([event])
+        if isinstance(outcome, rules.MalformedEvent):
+            raise outcome
+        return outcome
 
-        Raises rules.MalformedEvent for an event that can never be handled, including one
-        whose data the database refuses (a DataError or IntegrityError of its own rows:
-        a value too long for its column, out of range): retrying it cannot help.
+    def handle_batch(self, events: Sequence[events_pb2.Event]) -> list[Outcome]:
+        """Handles `events` (in their order) in one transaction; an `Outcome` per event.
+
+        Malformed events (no id, a payload of the wrong type, data the database refuses:
+        a value too long for its column) are outcomes, not errors: the rest is handled.
+        Any other exception (the database away, a bug) means nothing was committed; the
+        caller retries the batch or returns it.
         """
+        outcomes: list[Outcome | None] = [None] * len(events)
+        parsed: list[tuple[int, _Parsed]] = []
+        seen: set[str] = set()
+        for index, event in enumerate(events):
+            try:
+                payload = rules.unpack(event)
+            except rules.MalformedEvent as exc:
+                outcomes[index] = exc
+                continue
+            if event.id in seen:
+                outcomes[index] = False  # a second copy in one batch
+                continue
+            seen.add(event.id)
+            contact = rules.contact_in(event.type, payload)
+            parsed.append((index, _Parsed(event, payload, contact, rules.recipients(event.type, payload))))
+        if parsed:
+            handled = self._handle_parsed([item for _, item in parsed])
+            for (index, _), outcome in zip(parsed, handled, strict=True):
+                outcomes[index] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    def _handle_parsed(self, items: list[_Parsed]) -> list[Outcome]:
         try:
-            return self._handle(event)
-        except (DataError, IntegrityError) as exc:
-            raise rules.MalformedEvent(f"the database refuses event {event.id[:64]!r}: {exc.orig!r}") from exc
+            claimed = self._handle_together(items)
+        except _RefusedBeforeSending as refused:
+            if len(items) == 1:
+                cause = refused.__cause__
+                orig = getattr(cause, "orig", cause)
+                event_id = items[0].event.id[:64]
+                return [rules.MalformedEvent(f"the database refuses event {event_id!r}: {orig!r}")]
+            # Nothing was sent: handled one by one, only the refused event is malformed.
+            return [self._handle_parsed([item])[0] for item in items]
+        return [item.event.id in claimed for item in items]
 
-    def _handle(self, event: events_pb2.Event) -> bool:
-        payload = rules.unpack(event)
-        contact = rules.contact_in(event.type, payload)
-        user_ids = rules.recipients(event.type, payload)
-        if not user_ids:
-            # Nothing to send, so nothing to check first: the insert of the event id decides.
-            return self._record(event, contact, [_entry(event, status=NotificationStatus.SKIPPED)])
-        with self._database.read() as session:
-            if session.get(HandledEvent, event.id) is not None:
-                return False
-            contacts = {
-                row.user_id: Contact(row.user_id, row.username, row.email)
-                for row in session.scalars(select(Recipient).where(Recipient.user_id.in_(user_ids)))
-            }
-        if contact is not None:
-            contacts[contact.user_id] = contact  # the event itself is the newest word
-        entries = [self._notify(event, payload, user_id, contacts.get(user_id)) for user_id in user_ids]
-        return self._record(event, contact, entries)
+    def _handle_together(self, items: list[_Parsed]) -> set[str]:
+        """The ids handled now (see the module doc for the steps)."""
+        received_at = utcnow()  # entries exist from now on, though they commit after sending
+        with self._database.transaction() as session:
+            try:
+                claimed = _claim(session, [item.event.id for item in items], received_at)
+                mine = [item for item in items if item.event.id in claimed]
+                contacts = _directory(session, mine)
+            except (DataError, IntegrityError) as exc:
+                raise _RefusedBeforeSending from exc
+            entries = self._notify_all(mine, contacts, received_at)
+            self._record(session, entries)
+        if len(claimed) < len(items):
+            log.info("%d of %d events had been handled already", len(items) - len(claimed), len(items))
+        return claimed
 
-    def _notify(
-        self, event: events_pb2.Event, payload: Message | None, user_id: int, contact: Contact | None
-    ) -> Notification:
-        if contact is None or not contact.email:
-            return _entry(
-                event, recipient_user_id=user_id, status=NotificationStatus.FAILED,
-                error=f"no email address known for user {user_id}",
+    def _notify_all(
+        self, items: list[_Parsed], contacts: list[dict[int, Contact]], received_at: object
+    ) -> list[dict]:
+        entries: list[dict] = []
+        sends: list[tuple[dict, Callable[[], dict]]] = []
+        for item, known in zip(items, contacts, strict=True):
+            if not item.user_ids:
+                entries.append(_entry(item.event, status=NotificationStatus.SKIPPED, created_at=received_at))
+            for user_id in item.user_ids:
+                contact = known.get(user_id)
+                if contact is None or not contact.email:
+                    entries.append(_entry(
+                        item.event, recipient_user_id=user_id, status=NotificationStatus.FAILED,
+                        error=f"no email address known for user {user_id}", created_at=received_at,
+                    ))
+                    continue
+                entry = _entry(item.event, recipient_user_id=user_id, created_at=received_at)
+                entries.append(entry)
+                sends.append((entry, self._sender(item, contact)))
+        if len(sends) == 1:
+            sends[0][0].update(sends[0][1]())
+        else:
+            outcomes = self._senders.map(lambda send: send[1](), sends)
+            for (entry, _), outcome in zip(sends, outcomes, strict=True):
+                entry.update(outcome)
+        return entries
+
+    def _sender(self, item: _Parsed, contact: Contact) -> Callable[[], dict]:
+        assert item.payload is not None  # recipients() names nobody without a payload
+
+        def send() -> dict:
+            email = render(item.event.type, item.payload, contact)
+            outcome = send_with_retries(
+                self._mailer, email, attempts=self._send_attempts, base_delay=self._retry_base_seconds
             )
-        assert payload is not None  # recipients() names nobody without a payload
-        received_at = utcnow()  # the entry exists from now on, though it commits after sending
-        email = render(event.type, payload, contact)
-        outcome = send_with_retries(
-            self._mailer, email, attempts=self._send_attempts, base_delay=self._retry_base_seconds
-        )
-        if not outcome.sent:
-            log.warning("email for event %s failed after %d attempts", event.id, outcome.attempts)
-        return _entry(
-            event,
-            recipient_user_id=user_id,
-            subject=email.subject,
-            status=NotificationStatus.SENT if outcome.sent else NotificationStatus.FAILED,
-            attempts=outcome.attempts,
-            error=outcome.error,
-            created_at=received_at,
-            sent_at=utcnow() if outcome.sent else None,
-        )
+            if not outcome.sent:
+                log.warning("email for event %s failed after %d attempts", item.event.id, outcome.attempts)
+            return {
+                "subject": email.subject[:_MAX_SUBJECT],
+                "status": NotificationStatus.SENT if outcome.sent else NotificationStatus.FAILED,
+                "attempts": outcome.attempts,
+                "error": outcome.error,
+                "sent_at": utcnow() if outcome.sent else None,
+            }
 
-    def _record(self, event: events_pb2.Event, contact: Contact | None, entries: list[Notification]) -> bool:
-        try:
-            with self._database.transaction() as session:
-                session.add(HandledEvent(event_id=event.id))
-                session.flush()  # a concurrent delivery of the same event stops here
-                if contact is not None:
-                    _upsert_recipient(session, contact)
-                session.add_all(entries)
-        except IntegrityError:
-            with self._database.read() as session:
-                if session.get(HandledEvent, event.id) is None:
-                    raise
-            log.info("event %s was handled concurrently", event.id)
-            return False
-        return True
+        return send
+
+    def _record(self, session: Session, entries: list[dict]) -> None:
+        """The log entries of the batch, in one statement; committed by the caller."""
+        if entries:
+            session.execute(insert(Notification), entries)
 
 
-def _upsert_recipient(session: Session, contact: Contact) -> None:
-    """Adds or updates the directory row in one statement (INSERT ... ON CONFLICT DO
-    UPDATE, on both engines): events about one new user handled at once would both miss
-    it on a read and then collide on the insert (as session.merge did)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Recipient).values(
-        user_id=contact.user_id, username=contact.username, email=contact.email, updated_at=utcnow()
+def _insert_for(session: Session):  # noqa: ANN202
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _claim(session: Session, event_ids: list[str], now: object) -> set[str]:
+    """Inserts the ids not handled yet; the set of those inserted (see the module doc)."""
+    statement = (
+        _insert_for(session)(HandledEvent)
+        .values([{"event_id": event_id, "handled_at": now} for event_id in sorted(event_ids)])
+        .on_conflict_do_nothing(index_elements=[HandledEvent.event_id])
+        .returning(HandledEvent.event_id)
     )
+    return set(session.scalars(statement))
+
+
+def _directory(session: Session, items: list[_Parsed]) -> list[dict[int, Contact]]:
+    """Per event, the contacts of its recipients as of that event: the directory, updated
+    by each user.* event of the batch in order (the event is the newest word), as if the
+    events were handled one after the other. Upserts what the batch says, in one statement."""
+    wanted = {user_id for item in items for user_id in item.user_ids}
+    known: dict[int, Contact] = {}
+    if wanted:
+        known = {
+            row.user_id: Contact(row.user_id, row.username, row.email)
+            for row in session.scalars(select(Recipient).where(Recipient.user_id.in_(wanted)))
+        }
+    said: dict[int, Contact] = {}
+    views = []
+    for item in items:
+        if item.contact is not None:
+            known[item.contact.user_id] = said[item.contact.user_id] = item.contact
+        views.append({user_id: known[user_id] for user_id in item.user_ids if user_id in known})
+    if said:
+        _upsert_recipients(session, [said[user_id] for user_id in sorted(said)])
+    return views
+
+
+def _upsert_recipients(session: Session, contacts: list[Contact]) -> None:
+    """Adds or updates directory rows in one statement (INSERT ... ON CONFLICT DO UPDATE,
+    on both engines, one row per user id): events about one new user handled at once
+    would both miss it on a read and then collide on the insert (as session.merge did)."""
+    now = utcnow()
+    statement = _insert_for(session)(Recipient).values([
+        {"user_id": c.user_id, "username": c.username, "email": c.email, "updated_at": now} for c in contacts
+    ])
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[Recipient.user_id],
@@ -127,5 +254,8 @@ def _upsert_recipient(session: Session, contact: Contact) -> None:
     )
 
 
-def _entry(event: events_pb2.Event, **fields: object) -> Notification:
-    return Notification(event_id=event.id, event_type=event.type, channel=EMAIL, **fields)
+def _entry(event: events_pb2.Event, **fields: object) -> dict:
+    return {
+        "event_id": event.id, "event_type": event.type, "channel": EMAIL, "recipient_user_id": None,
+        "subject": "", "attempts": 0, "error": "", "sent_at": None, **fields,
+    }

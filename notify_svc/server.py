@@ -22,6 +22,7 @@ from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = notify_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
 DELIVER_EVENT = f"/{SERVICE_NAME}/DeliverEvent"
+DELIVER_EVENTS = f"/{SERVICE_NAME}/DeliverEvents"
 
 
 def build(
@@ -41,11 +42,13 @@ def build(
     user_svc = make_channel(settings.user_svc_addr)
     verifier = verifier or verifier_from_user_svc(user_svc, settings)
 
+    mailer = mailer or mailer_from(settings)
     notifier = Notifier(
         database,
-        mailer or mailer_from(settings),
+        mailer,
         send_attempts=settings.email_send_attempts,
         retry_base_seconds=settings.email_retry_base_seconds,
+        send_threads=settings.notify_send_threads,
     )
     servicer = NotificationServicer(
         NotificationLog(database, PageTokens(settings.secret("page_token_key"))),
@@ -60,12 +63,17 @@ def build(
     server = create_server(
         register=register,
         interceptor=CallInterceptor(
-            verifier, internal_methods=[DELIVER_EVENT], internal_key=settings.secret("internal_key")
+            verifier,
+            internal_methods=[DELIVER_EVENT, DELIVER_EVENTS],
+            internal_key=settings.secret("internal_key"),
         ),
         settings=settings,
         port=port,
     )
     server.on_stop(database.dispose)
+    if hasattr(mailer, "close"):
+        server.on_stop(mailer.close)  # runs after the notifier's senders have finished
+    server.on_stop(notifier.close)
     server.on_stop(user_svc.close)
     if settings.amqp_url and start_consumer:
         # Registered last, so it stops first: no message is handled after the database closes.

@@ -50,6 +50,18 @@ class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
             raise InvalidArgument("MALFORMED_EVENT", str(exc)) from exc
         return empty_pb2.Empty()
 
+    def DeliverEvents(self, request, context):  # noqa: ANN001, N802
+        if not self._direct_delivery:
+            raise FailedPrecondition(
+                "DIRECT_DELIVERY_OFF", "Events are delivered through the message broker."
+            )
+        outcomes = self._notifier.handle_batch(request.events)
+        return notify_service_pb2.DeliverEventsResponse(refused=[
+            notify_service_pb2.RefusedEvent(index=index, reason=str(outcome))
+            for index, outcome in enumerate(outcomes)
+            if isinstance(outcome, MalformedEvent)
+        ])
+
 
 def _to_proto(entry: Notification) -> notify_service_pb2.Notification:
     message = notify_service_pb2.Notification(
