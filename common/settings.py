@@ -26,10 +26,11 @@ DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
 # under var/ or print emails to the console.
 PRODUCTION_NEEDS = {
     # internal_key: the edge vouches for the client's address with it (common.client_ip);
-    # two processes generating their own would make every client look like the edge.
+    # two processes generating their own would make every client look like the edge. The
+    # services ask user_svc for its revocations with it (common.revocation).
     "user_svc": ("jwt_private_key_file", "otp_hmac_key", "page_token_key", "internal_key"),
-    "task_svc": ("page_token_key",),
-    "notify_svc": ("page_token_key", "smtp_host"),
+    "task_svc": ("page_token_key", "internal_key"),
+    "notify_svc": ("page_token_key", "smtp_host", "internal_key"),
     "edge_api": ("internal_key",),
 }
 # Server keys (HMAC and signing keys of our own). RFC 2104 section 3: an HMAC key shorter

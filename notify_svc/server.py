@@ -40,6 +40,7 @@ def build(
     migrate(database, MIGRATIONS)
 
     user_svc = make_channel(settings.user_svc_addr)
+    own_verifier = verifier is None  # ours follows user_svc's revocations until stopped
     verifier = verifier or verifier_from_user_svc(user_svc, settings)
 
     mailer = mailer or mailer_from(settings)
@@ -75,6 +76,8 @@ def build(
         server.on_stop(mailer.close)  # runs after the notifier's senders have finished
     server.on_stop(notifier.close)
     server.on_stop(user_svc.close)
+    if own_verifier:
+        server.on_stop(verifier.close)  # before the channel closes
     if settings.amqp_url and start_consumer:
         # Registered last, so it stops first: no message is handled after the database closes.
         server.on_stop(EventConsumer(settings, notifier).start().stop)

@@ -41,6 +41,7 @@ def build(
     migrate(database, MIGRATIONS)
 
     user_svc = make_channel(settings.user_svc_addr)
+    own_verifier = verifier is None  # ours follows user_svc's revocations until stopped
     verifier = verifier or verifier_from_user_svc(user_svc, settings)
     if user_directory is None:
         user_directory = GrpcUserDirectory(user_svc, settings.grpc_call_deadline)
@@ -59,6 +60,8 @@ def build(
     )
     server.on_stop(database.dispose)
     server.on_stop(user_svc.close)
+    if own_verifier:
+        server.on_stop(verifier.close)  # before the channel closes
     # Registered last, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(database, Outbox, settings).stop)
     return server
