@@ -17,6 +17,7 @@ import jwt
 
 from common import base64url
 from common.errors import Unauthenticated, Unavailable
+from common.revocation import RevocationState, start_feed
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ class Claims:
     email: str
     is_staff: bool
     token: str  # the raw bearer token, forwarded on calls made for this user
+    # The login session (refresh family) the token belongs to, "" when it names none,
+    # and the user's security epoch when it was issued (common.revocation).
+    session_id: str = ""
+    epoch: int = 0
 
     @property
     def authorization(self) -> str:
@@ -90,21 +95,42 @@ class TokenVerifier:
     # with every call for its 15 minutes, and a signature check costs more than the call.
     _MAX_REMEMBERED = 10_000
 
-    def __init__(self, keys: JwksCache, *, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        keys: JwksCache,
+        *,
+        issuer: str,
+        audience: str,
+        revocations: RevocationState | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        """`revocations`: checked on every call, remembered tokens included (a
+        revocation must end a token its cache still holds); `on_close` stops its feed."""
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._verified: dict[str, tuple[Claims, float]] = {}
+        self.revocations = revocations
+        self._on_close = on_close
 
     def verify(self, token: str) -> Claims:
+        """The claims of a valid token. Raises UNAUTHENTICATED TOKEN_INVALID,
+        TOKEN_EXPIRED, TOKEN_REVOKED; UNAVAILABLE when keys or revocations are unknown."""
         remembered = self._verified.get(token)
         if remembered is not None and remembered[1] > time.time():
-            return remembered[0]
-        claims, expires_at = self._verify_signed(token)
-        if len(self._verified) >= self._MAX_REMEMBERED:
-            self._verified.clear()  # bounded; the next calls verify again
-        self._verified[token] = (claims, expires_at)
+            claims = remembered[0]
+        else:
+            claims, expires_at = self._verify_signed(token)
+            if len(self._verified) >= self._MAX_REMEMBERED:
+                self._verified.clear()  # bounded; the next calls verify again
+            self._verified[token] = (claims, expires_at)
+        if self.revocations is not None:
+            self.revocations.check(user_id=claims.user_id, session_id=claims.session_id, epoch=claims.epoch)
         return claims
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
 
     def _verify_signed(self, token: str) -> tuple[Claims, float]:
         try:
@@ -133,6 +159,8 @@ class TokenVerifier:
                 email=str(payload.get("email", "")),
                 is_staff=bool(payload.get("is_staff", False)),
                 token=token,
+                session_id=str(payload.get("sid", "")),
+                epoch=int(payload.get("epoch", 0)),
             )
             return claims, float(payload["exp"])
         except jwt.ExpiredSignatureError as exc:
@@ -154,12 +182,18 @@ def _invalid(why: str) -> Unauthenticated:
 
 
 def verifier_from_user_svc(channel, settings: Settings) -> TokenVerifier:  # noqa: ANN001
-    """How services other than user_svc check tokens: against its JWKS, cached by kid."""
+    """How services other than user_svc check tokens: against its JWKS, cached by kid,
+    and the revocations it publishes (common.revocation; `close()` stops their feed)."""
     keys = JwksCache(
         jwks_from_user_svc(channel, settings.grpc_call_deadline),
         min_interval=settings.jwks_refresh_min_interval_seconds,
     )
-    return TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    state = RevocationState()
+    feed = start_feed(state, lambda: channel, settings)
+    return TokenVerifier(
+        keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        revocations=state, on_close=feed.stop,
+    )
 
 
 def jwks_from_user_svc(channel, deadline: float) -> Callable[[], list[dict]]:  # noqa: ANN001

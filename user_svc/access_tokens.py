@@ -6,6 +6,7 @@ import time
 import uuid
 
 from common.auth import JwksCache, TokenVerifier
+from common.revocation import RevocationState
 from user_svc.keys import SigningKey
 
 
@@ -25,7 +26,11 @@ class AccessTokens:
         self._audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, *, user_id: int, username: str, email: str, is_staff: bool) -> str:
+    def issue(
+        self, *, user_id: int, username: str, email: str, is_staff: bool, session_id: str = "", epoch: int = 0
+    ) -> str:
+        """A signed access token. `sid` names its login session (refresh family) and
+        `epoch` the user's security epoch, so either can be revoked (common.revocation)."""
         # The wall clock, not the service's injectable one: verifiers (PyJWT) check
         # iat and exp against the wall clock too.
         now = int(time.time())
@@ -41,6 +46,8 @@ class AccessTokens:
                 "iat": now,
                 "exp": now + self.ttl_seconds,
                 "jti": uuid.uuid4().hex,
+                **({"sid": session_id} if session_id else {}),
+                "epoch": epoch,
             }
         )
 
@@ -48,6 +55,8 @@ class AccessTokens:
         """The current key first, then the keys still valid during a rotation."""
         return [self._key.jwk(), *self._previous]
 
-    def verifier(self) -> TokenVerifier:
+    def verifier(self, revocations: RevocationState | None = None) -> TokenVerifier:
         """Verifies against our own JWKS: no network, the same checks as other services."""
-        return TokenVerifier(JwksCache(self.jwks), issuer=self._issuer, audience=self._audience)
+        return TokenVerifier(
+            JwksCache(self.jwks), issuer=self._issuer, audience=self._audience, revocations=revocations
+        )

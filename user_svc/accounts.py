@@ -6,14 +6,21 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.auth import Claims
 from common.contract_rules import string_rules
 from common.db import Database
-from common.errors import AlreadyExists, InvalidArgument, NotFound, invalid
+from common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    invalid,
+)
 from common.paging import PageTokens, page_size
 from common.validation import text_problem
 from taskmgr.user.v1 import user_service_pb2 as pb
@@ -26,7 +33,6 @@ from user_svc.passwords import Passwords, password_problems
 
 NAME_MAX_LENGTH = string_rules(pb.UpdateProfileRequest.DESCRIPTOR, "first_name").max_len
 _LIST_QUERY = {"list": "users"}
-Q_MAX_LENGTH = string_rules(pb.ListUsersRequest.DESCRIPTOR, "q").max_len
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,11 @@ class Accounts:
         codes: EmailCodes,
         page_tokens: PageTokens,
         clock: Callable[[], dt.datetime],
+        *,
+        access_ttl_seconds: int,
     ) -> None:
+        """`access_ttl_seconds`: how long ending sessions must keep refusing old tokens."""
+        self._access_ttl = access_ttl_seconds
         self._db = database
         self._passwords = passwords
         self._codes = codes
@@ -97,45 +107,17 @@ class Accounts:
                 setattr(user, name, value)
         return user
 
-    def list_users(
-        self, requested_page_size: int, page_token: str, q: str = "", *, staff: bool = False
-    ) -> UserPage:
-        """Users in id order, keyset-paged. With `q`, those whose username (for `staff`,
-        or email) starts with `q`, case-insensitively (an assignee picker): `%` and `_`
-        in it match only themselves."""
+    def list_users(self, requested_page_size: int, page_token: str) -> UserPage:
         size = page_size(requested_page_size)
-        if problem := text_problem(q, max_length=Q_MAX_LENGTH):
-            raise invalid({"q": problem})
-        fingerprint = _LIST_QUERY | ({"q": q.lower(), "staff": staff} if q else {})
         # The token is signed by us, so the position in it is the id we put there.
-        after = self._page_tokens.decode(page_token, fingerprint) or 0
-        query = select(User).where(User.id > after)
-        if q:
-            prefix = _escape_like(q.lower()) + "%"
-            matches = [func.lower(User.username).like(prefix, escape="\\")]
-            if staff:
-                matches.append(func.lower(User.email).like(prefix, escape="\\"))
-            query = query.where(or_(*matches))
+        after = self._page_tokens.decode(page_token, _LIST_QUERY) or 0
         with self._db.read() as session:
-            users = list(session.scalars(query.order_by(User.id).limit(size + 1)))
+            query = select(User).where(User.id > after).order_by(User.id).limit(size + 1)
+            users = list(session.scalars(query))
         more = len(users) > size
         users = users[:size]
-        token = self._page_tokens.encode(users[-1].id, fingerprint) if more else ""
+        token = self._page_tokens.encode(users[-1].id, _LIST_QUERY) if more else ""
         return UserPage(users, token)
-
-    def lookup_user(self, username: str) -> User:
-        """The user called `username`: the exact name, else the one name equal to it
-        ignoring case. NOT_FOUND otherwise."""
-        with self._db.read() as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                alike = list(session.scalars(
-                    select(User).where(func.lower(User.username) == username.lower()).limit(2)
-                ))
-                user = alike[0] if len(alike) == 1 else None
-        if user is None:
-            raise NotFound("USER_NOT_FOUND", "No such user.")
-        return user
 
     def get_user(self, user_id: int) -> User:
         with self._db.read() as session:
@@ -145,7 +127,7 @@ class Accounts:
         return user
 
     def change_password(self, caller: Claims, old_password: str, new_password: str, client_ip: str) -> None:
-        """Sets a new password and revokes every refresh token of the caller.
+        """Sets a new password and ends every session of the caller (sessions.revoke_all).
 
         Wrong old passwords count as failed logins, so a stolen access token cannot be
         used to guess the password at full speed.
@@ -170,13 +152,44 @@ class Accounts:
         with self._db.transaction() as session:
             attempts.forget(session, charged)
             _caller(session, caller).password_hash = new_hash
-            sessions.revoke_all(session, caller.user_id, self._clock())
+            sessions.revoke_all(
+                session, caller.user_id, self._clock(), reason="password_changed",
+                access_ttl_seconds=self._access_ttl,
+            )
+
+    def set_active(self, caller: Claims, user_id: int, active: bool) -> User:
+        """Deactivates (ending every session of the user: sessions.revoke_all; no login,
+        no refresh) or reactivates a user. Staff only (PERMISSION_DENIED STAFF_ONLY), never
+        the caller themself (FAILED_PRECONDITION CANNOT_DEACTIVATE_SELF: staff cannot lock
+        themselves out, or undo another's decision about them); NOT_FOUND USER_NOT_FOUND.
+        Setting the state it already has changes nothing and ends no session."""
+        if not caller.is_staff:
+            raise PermissionDenied("STAFF_ONLY", "Only staff may deactivate or reactivate users.")
+        if user_id == caller.user_id:
+            raise FailedPrecondition(
+                "CANNOT_DEACTIVATE_SELF", "You cannot deactivate or reactivate your own account."
+            )
+        with self._db.transaction() as session:
+            user = session.get(User, user_id, with_for_update=True) if user_id > 0 else None
+            if user is None:
+                raise NotFound("USER_NOT_FOUND", "No such user.")
+            if user.is_active != active:
+                user.is_active = active
+                if not active:
+                    session.flush()
+                    sessions.revoke_all(
+                        session, user.id, self._clock(), reason="deactivated",
+                        access_ttl_seconds=self._access_ttl,
+                    )
+                    session.refresh(user)
+        return user
 
 
 def _escape_like(text: str) -> str:
     for special in ("\\", "%", "_"):
         text = text.replace(special, "\\" + special)
     return text
+
 
 
 def may_see_email(caller: Claims, user: User) -> bool:

@@ -35,8 +35,11 @@ _DISPATCH_BATCH = 50
 
 class EmailCodes:
     def __init__(
-        self, database: Database, mac: otp.CodeMac, passwords: Passwords, clock: Callable[[], dt.datetime]
+        self, database: Database, mac: otp.CodeMac, passwords: Passwords, clock: Callable[[], dt.datetime],
+        *, access_ttl_seconds: int,
     ) -> None:
+        """`access_ttl_seconds`: how long a reset must keep refusing the user's old tokens."""
+        self._access_ttl = access_ttl_seconds
         self._db = database
         self._mac = mac
         self._passwords = passwords
@@ -142,7 +145,7 @@ class EmailCodes:
             raise _invalid_code()
 
     def reset_password(self, email: str, code: str, new_password: str) -> None:
-        """Sets the password and revokes every refresh token of the user."""
+        """Sets the password and ends every session of the user (sessions.revoke_all)."""
         # Checks that need no account come first; the username check needs the account,
         # so it waits until the code proved the caller owns it.
         if problems := password_problems(new_password):
@@ -153,7 +156,10 @@ class EmailCodes:
                 if problems := password_problems(new_password, user.username):
                     raise invalid({"new_password": problems})  # rolls back: the code stays usable
                 user.password_hash = self._passwords.hash(new_password)
-                sessions.revoke_all(session, user.id, self._clock())
+                sessions.revoke_all(
+                    session, user.id, self._clock(), reason="password_reset",
+                    access_ttl_seconds=self._access_ttl,
+                )
         if user is None:
             raise _invalid_code()
 

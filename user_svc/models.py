@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
@@ -28,6 +28,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False once staff deactivated the account: no login, no refresh (DeactivateUser).
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Raised to end every session at once (password change or reset, deactivation):
+    # access tokens carry it as `epoch`, and verifiers refuse lower ones (common.revocation).
+    security_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_name: Mapped[str] = mapped_column(String(150), default="")
     last_name: Mapped[str] = mapped_column(String(150), default="")
     date_joined: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -105,6 +110,27 @@ class CodeRequest(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Set once the dispatcher has sent the code, or found nobody to send it to.
     handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Revocation(Base):
+    """A revocation verifiers must know until `expires_at` (when the last access token it
+    refuses expires): one ended session (`session_id`) or a raised epoch (`epoch`).
+    Read by WatchRevocations and GetRevocations (user_svc.revocations); pruned once expired."""
+
+    __tablename__ = "revocations"
+    __table_args__ = (
+        Index("ix_revocations_created_at", "created_at"),
+        Index("ix_revocations_expires_at", "expires_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigIntPK)
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Outbox(OutboxMixin, Base):

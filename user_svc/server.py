@@ -13,6 +13,7 @@ from common.interceptor import CallInterceptor
 from common.paging import PageTokens
 from common.rate_limits import MethodRateLimits, check_overrides
 from common.relay import start_outbox_relay
+from common.revocation import RevocationState
 from common.settings import Settings
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 from user_svc import keys, otp
@@ -22,11 +23,13 @@ from user_svc.code_dispatch import CodeDispatcher
 from user_svc.email_codes import EmailCodes
 from user_svc.models import Outbox
 from user_svc.passwords import Passwords
+from user_svc.revocations import Broadcaster
 from user_svc.service import UserService
 from user_svc.sessions import Sessions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+GET_REVOCATIONS = f"/{SERVICE_NAME}/GetRevocations"
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,14 @@ def build_domain(settings: Settings, clock: Callable[[], dt.datetime] = utcnow) 
         audience=settings.jwt_audience,
         ttl_seconds=settings.access_token_ttl_seconds,
     )
-    codes = EmailCodes(database, otp.CodeMac(settings.secret("otp_hmac_key")), passwords, clock)
-    accounts = Accounts(database, passwords, codes, PageTokens(settings.secret("page_token_key")), clock)
+    ttl = settings.access_token_ttl_seconds
+    codes = EmailCodes(
+        database, otp.CodeMac(settings.secret("otp_hmac_key")), passwords, clock, access_ttl_seconds=ttl
+    )
+    accounts = Accounts(
+        database, passwords, codes, PageTokens(settings.secret("page_token_key")), clock,
+        access_ttl_seconds=ttl,
+    )
     sessions = Sessions(
         database,
         passwords,
@@ -88,8 +97,14 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
         raise ValueError("; ".join(problems))
     domain = build_domain(settings, clock)
 
+    # This process's revocations: loaded before it serves, then followed (user_svc.revocations).
+    broadcaster = Broadcaster(domain.database, RevocationState()).start()
+    internal_key = settings.secret("internal_key")
+
     def register(server) -> list[str]:  # noqa: ANN001
-        servicer = UserService(domain.accounts, domain.codes, domain.sessions, domain.access_tokens)
+        servicer = UserService(
+            domain.accounts, domain.codes, domain.sessions, domain.access_tokens, broadcaster, internal_key
+        )
         user_service_pb2_grpc.add_UserServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
@@ -98,14 +113,19 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
         # The edge vouches for client addresses with the internal key, and the contract's
         # per-client limits hold here too, for callers that skip the edge.
         interceptor=CallInterceptor(
-            domain.access_tokens.verifier(),
-            internal_key=settings.secret("internal_key"),
+            domain.access_tokens.verifier(broadcaster.state),
+            internal_methods=[GET_REVOCATIONS],
+            internal_key=internal_key,
             rate_limits=MethodRateLimits(settings.rate_limits, settings.ratelimit_storage_uri),
         ),
-        settings=settings,
+        # Each open WatchRevocations stream holds a thread: they get their own.
+        settings=settings.model_copy(
+            update={"grpc_max_workers": settings.grpc_max_workers + broadcaster.max_watchers}
+        ),
         port=port,
     )
     server.on_stop(domain.database.dispose)
+    server.on_stop(broadcaster.stop)
     server.on_stop(CodeDispatcher(domain.codes).start().stop)  # stops before dispose
     # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(domain.database, Outbox, settings).stop)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
+import grpc
 from google.protobuf import empty_pb2, struct_pb2
 
 from common.auth import Claims
 from common.context import claims_var, client_ip_var
+from common.errors import ResourceExhausted
 from common.protoconv import to_timestamp
 from taskmgr.user.v1 import user_service_pb2 as pb
 from taskmgr.user.v1 import user_service_pb2_grpc
@@ -13,13 +17,22 @@ from user_svc.access_tokens import AccessTokens
 from user_svc.accounts import Accounts, may_see_email
 from user_svc.email_codes import EmailCodes
 from user_svc.models import User
+from user_svc.revocations import Broadcaster
 from user_svc.sessions import Sessions
 
 
 class UserService(user_service_pb2_grpc.UserServiceServicer):
     def __init__(
-        self, accounts: Accounts, codes: EmailCodes, sessions: Sessions, access_tokens: AccessTokens
+        self,
+        accounts: Accounts,
+        codes: EmailCodes,
+        sessions: Sessions,
+        access_tokens: AccessTokens,
+        broadcaster: Broadcaster | None = None,
+        internal_key: bytes = b"",
     ) -> None:
+        self._broadcaster = broadcaster
+        self._internal_key = internal_key
         self._accounts = accounts
         self._codes = codes
         self._sessions = sessions
@@ -76,9 +89,7 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
 
     def ListUsers(self, request: pb.ListUsersRequest, context) -> pb.ListUsersResponse:  # noqa: ANN001
         caller = _caller()
-        page = self._accounts.list_users(
-            request.page_size, request.page_token, request.q, staff=caller.is_staff
-        )
+        page = self._accounts.list_users(request.page_size, request.page_token)
         return pb.ListUsersResponse(
             results=[_user(user, with_email=may_see_email(caller, user)) for user in page.users],
             next_page_token=page.next_page_token,
@@ -88,9 +99,27 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         user = self._accounts.get_user(request.id)
         return _user(user, with_email=may_see_email(_caller(), user))
 
-    def LookupUser(self, request: pb.LookupUserRequest, context) -> pb.User:  # noqa: ANN001, N802
-        user = self._accounts.lookup_user(request.username)
-        return _user(user, with_email=may_see_email(_caller(), user))
+    def DeactivateUser(self, request: pb.DeactivateUserRequest, context) -> pb.User:  # noqa: ANN001
+        return _user(self._accounts.set_active(_caller(), request.id, active=False), with_email=True)
+
+    def ReactivateUser(self, request: pb.ReactivateUserRequest, context) -> pb.User:  # noqa: ANN001
+        return _user(self._accounts.set_active(_caller(), request.id, active=True), with_email=True)
+
+    def GetRevocations(self, request: pb.GetRevocationsRequest, context) -> pb.Revocations:  # noqa: ANN001
+        assert self._broadcaster is not None, "wired by user_svc.server"
+        return self._broadcaster.snapshot()
+
+    def WatchRevocations(self, request: pb.GetRevocationsRequest, context):  # noqa: ANN001, ANN201
+        # A server stream: the call interceptor wraps unary methods only, so the internal
+        # key is checked here.
+        given = dict(context.invocation_metadata()).get("x-internal-key", "")
+        if not self._internal_key or not hmac.compare_digest(str(given).encode(), self._internal_key):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "This method is internal.")
+        assert self._broadcaster is not None, "wired by user_svc.server"
+        try:
+            yield from self._broadcaster.watch(context.is_active)
+        except ResourceExhausted as error:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, error.message)
 
     def GetJwks(self, request: pb.GetJwksRequest, context) -> pb.Jwks:  # noqa: ANN001
         keys = []

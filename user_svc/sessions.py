@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from common.db import Database, serialize_on
 from common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
-from user_svc import attempts, backoff, refresh_rules
+from user_svc import attempts, backoff, refresh_rules, revocations
 from user_svc.access_tokens import AccessTokens
 from user_svc.identity import username_problem
 from user_svc.models import RefreshToken, User
@@ -68,6 +68,10 @@ class Sessions:
             with self._db.transaction() as session:
                 attempts.forget(session, charged)
             raise PermissionDenied("EMAIL_NOT_VERIFIED", "Verify your email address before logging in.")
+        if not user.is_active:
+            with self._db.transaction() as session:
+                attempts.forget(session, charged)
+            raise PermissionDenied("ACCOUNT_DEACTIVATED", "This account was deactivated by staff.")
         # Parameters changed since this hash was made: store one with the current ones.
         needs_rehash = self._passwords.needs_rehash(user.password_hash)
         rehashed = self._passwords.hash(password) if needs_rehash else None
@@ -78,8 +82,9 @@ class Sessions:
                 attempts.clear_failures(session, pair[0])
             if rehashed:
                 session.execute(update(User).where(User.id == user.id).values(password_hash=rehashed))
-            refresh = self._new_refresh_token(session, user.id, refresh_rules.new_family_id())
-        return self._pair(user, refresh)
+            family = refresh_rules.new_family_id()
+            refresh = self._new_refresh_token(session, user.id, family)
+        return self._pair(user, refresh, family)
 
     def refresh(self, token: str) -> TokenPair:
         """A new pair for a live refresh token, which is used up (see refresh_rules).
@@ -101,29 +106,46 @@ class Sessions:
                 verdict = refresh_rules.judge(state, now, self._grace)
             refresh = refresh_rules.successor(self._successor_key, token)
             if verdict is Verdict.REUSED:
-                _revoke_family(session, row.family_id, now)
+                self._revoke_family(session, row.user_id, row.family_id, now, reason="reused")
             elif verdict is Verdict.ROTATE and _mark_rotated(session, row.id, now):
                 self._new_refresh_token(session, row.user_id, row.family_id, refresh)
             elif verdict in (Verdict.ROTATE, Verdict.GRACE) and not _live(session, refresh, now):
                 verdict = Verdict.INVALID  # its successor was used or revoked: no second answer
             if verdict in (Verdict.ROTATE, Verdict.GRACE):
                 user = session.get_one(User, row.user_id)
+                if not user.is_active:  # deactivation revoked it too; a race ends here
+                    verdict = Verdict.INVALID
         if verdict is Verdict.REUSED:
             raise Unauthenticated(
                 "REFRESH_TOKEN_REUSED", "This refresh token was already used; log in again."
             )
         if verdict is Verdict.INVALID:
             raise Unauthenticated("INVALID_REFRESH_TOKEN", "The refresh token is not valid.")
-        return self._pair(user, refresh)
+        return self._pair(user, refresh, row.family_id)
 
     def revoke(self, token: str) -> None:
-        """Logs out the token's family. An unknown token answers the same: nothing to reveal."""
+        """Logs out the token's family, and its access tokens everywhere (the session is
+        revoked: user_svc.revocations). An unknown token answers the same: nothing to reveal."""
         with self._db.transaction() as session:
-            family = session.scalar(
-                select(RefreshToken.family_id).where(RefreshToken.token_hash == refresh_rules.digest(token))
-            )
-            if family is not None:
-                _revoke_family(session, family, self._clock())
+            found = session.execute(
+                select(RefreshToken.user_id, RefreshToken.family_id)
+                .where(RefreshToken.token_hash == refresh_rules.digest(token))
+            ).first()
+            if found is not None:
+                self._revoke_family(session, found.user_id, found.family_id, self._clock(), reason="logout")
+
+    def _revoke_family(
+        self, session: Session, user_id: int, family_id: str, now: dt.datetime, *, reason: str
+    ) -> None:
+        """Revokes the family's refresh tokens and, the first time, its access tokens: the
+        one place a session ends (logout, a used refresh token presented again)."""
+        result = session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        if result.rowcount:
+            revocations.revoke_session(session, user_id, family_id, reason, self._access.ttl_seconds)
 
     def _new_refresh_token(
         self, session: Session, user_id: int, family_id: str, token: str | None = None
@@ -141,9 +163,10 @@ class Sessions:
         )
         return token
 
-    def _pair(self, user: User, refresh: str) -> TokenPair:
+    def _pair(self, user: User, refresh: str, session_id: str) -> TokenPair:
         access = self._access.issue(
-            user_id=user.id, username=user.username, email=user.email, is_staff=user.is_staff
+            user_id=user.id, username=user.username, email=user.email, is_staff=user.is_staff,
+            session_id=session_id, epoch=user.security_epoch,
         )
         return TokenPair(access=access, refresh=refresh, expires_in=self._access.ttl_seconds)
 
@@ -195,13 +218,18 @@ def check_backoff(session: Session, keys: Sequence[tuple[str, int]], now: dt.dat
         )
 
 
-def revoke_all(session: Session, user_id: int, now: dt.datetime) -> None:
-    """Revokes every refresh token of the user (after a password change or reset)."""
+def revoke_all(
+    session: Session, user_id: int, now: dt.datetime, *, reason: str, access_ttl_seconds: int
+) -> int:
+    """Ends every session of the user (password changed or reset, deactivation): revokes
+    every refresh token and raises the security epoch, so every access token issued
+    before is refused everywhere (user_svc.revocations). Returns the new epoch."""
     session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    return revocations.end_sessions(session, user_id, reason, access_ttl_seconds)
 
 
 def _mark_rotated(session: Session, token_id: int, now: dt.datetime) -> bool:
@@ -223,10 +251,3 @@ def _live(session: Session, token: str, now: dt.datetime) -> bool:
         refresh_rules.TokenState(row.expires_at, row.rotated_at, row.revoked_at), now, dt.timedelta(0)
     ) is Verdict.ROTATE
 
-
-def _revoke_family(session: Session, family_id: str, now: dt.datetime) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
