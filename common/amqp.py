@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, wait
+from dataclasses import dataclass
 
 import pika
 import pika.frame
@@ -33,27 +34,63 @@ def dead_letter_names(exchange: str, queue: str) -> tuple[str, str]:
     return f"{exchange}.dlx", f"{queue}.dead"
 
 
+# The AMQP basic properties every event is published with, each naming the envelope
+# field (taskmgr.events.v1.Event) it copies; the rest are the same for every event.
+PROPERTIES_FROM_ENVELOPE = {"message_id": "id", "type": "type", "correlation_id": "correlation_id"}
+DELIVERY_MODE = pika.DeliveryMode.Persistent.value  # 2: written to disk by the broker
+# Why the consumer dead-lettered a message (the broker's x-death says only "rejected").
+DEAD_REASON_HEADER = "x-taskmgr-dead-reason"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The event backbone as data: what `declare_topology` declares and what the AsyncAPI
+    document (edge_api.asyncapi) states, from one description.
+
+    `exchange` is a durable topic exchange; `queue` a durable quorum queue bound to it
+    with `binding_key`, whose messages go through the fanout `dead_exchange` to
+    `dead_queue` when rejected or redelivered more than `delivery_limit` times.
+    """
+
+    exchange: str
+    queue: str
+    delivery_limit: int
+    binding_key: str = "#"
+
+    @property
+    def dead_exchange(self) -> str:
+        return dead_letter_names(self.exchange, self.queue)[0]
+
+    @property
+    def dead_queue(self) -> str:
+        return dead_letter_names(self.exchange, self.queue)[1]
+
+    @property
+    def queue_arguments(self) -> dict[str, object]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.dead_exchange,
+        }
+
+    @property
+    def dead_queue_arguments(self) -> dict[str, object]:
+        return {"x-queue-type": "quorum"}
+
+
 def declare_topology(channel: BlockingChannel, *, exchange: str, queue: str, delivery_limit: int) -> None:
     """Durable topic exchange -> quorum queue bound to `#`, with a dead-letter path.
 
     A message the consumer rejects, or one redelivered more than `delivery_limit`
     times, goes through `<exchange>.dlx` to `<queue>.dead`, where it stays visible.
     """
-    dead_exchange, dead_queue = dead_letter_names(exchange, queue)
+    topology = Topology(exchange, queue, delivery_limit)
     channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-    channel.exchange_declare(dead_exchange, exchange_type="fanout", durable=True)
-    channel.queue_declare(dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
-    channel.queue_bind(dead_queue, dead_exchange)
-    channel.queue_declare(
-        queue,
-        durable=True,
-        arguments={
-            "x-queue-type": "quorum",
-            "x-delivery-limit": delivery_limit,
-            "x-dead-letter-exchange": dead_exchange,
-        },
-    )
-    channel.queue_bind(queue, exchange, routing_key="#")
+    channel.exchange_declare(topology.dead_exchange, exchange_type="fanout", durable=True)
+    channel.queue_declare(topology.dead_queue, durable=True, arguments=topology.dead_queue_arguments)
+    channel.queue_bind(topology.dead_queue, topology.dead_exchange)
+    channel.queue_declare(queue, durable=True, arguments=topology.queue_arguments)
+    channel.queue_bind(queue, exchange, routing_key=topology.binding_key)
 
 
 def connection_parameters(url: str) -> pika.URLParameters:
@@ -198,11 +235,9 @@ class _ConfirmLink:
                 routing_key(event.type),
                 event.SerializeToString(),
                 pika.BasicProperties(
-                    message_id=event.id,
-                    type=event.type,
                     content_type=CONTENT_TYPE,
-                    delivery_mode=pika.DeliveryMode.Persistent,
-                    correlation_id=event.correlation_id or None,
+                    delivery_mode=DELIVERY_MODE,
+                    **{name: getattr(event, key) or None for name, key in PROPERTIES_FROM_ENVELOPE.items()},
                 ),
                 mandatory=True,
             )

@@ -44,6 +44,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from common import id_reuse
 from common.faults import is_disconnect
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,11 @@ def migrate(database: Database, migrations_dir: Path) -> None:
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
                     )
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                if sqlite:
+                    with id_reuse.keeping_sqlite_sequences(connection):
+                        command.upgrade(config, "head")
+                else:
+                    command.upgrade(config, "head")
                 if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
                     raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
         finally:

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     grpc_max_concurrent_rpcs: int = Field(256, ge=1)
     grpc_shutdown_grace_seconds: float = 10.0
     # On SIGTERM, seconds of NOT_SERVING while still serving, before refusing new calls
-    # (Kubernetes: long enough for the endpoint to leave the Service).
+    # (Kubernetes: long enough for the endpoint to leave the Service). The edge too.
     grpc_shutdown_drain_seconds: float = Field(1.0, ge=0)
 
     # Where services reach each other.

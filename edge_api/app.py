@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common.context import client_ip_var, request_id_var
 from common.rate_limits import method_limit
 from common.settings import Settings, load_settings
-from edge_api import openapi
+from edge_api import asyncapi, openapi
 from edge_api.authn import EdgeAuthenticator
 from edge_api.backends import Backends
 from edge_api.contract import Contract
@@ -82,6 +82,7 @@ def create_app(
     register_routes(app, routes, views)
     register_error_handlers(app)
     openapi.register_docs(app, openapi.build_document(routes, contract.comments))
+    asyncapi.register_document(app, asyncapi.default_document(settings))
     if settings.cors_origins:
         CORS(
             app,

@@ -77,7 +77,13 @@ class MalformedJson(ValueError):
 
 def decode_json(data: bytes) -> Any:
     """The JSON value of a request body. Raises MalformedJson, and nothing else, for
-    anything RFC 8259 does not allow or this module refuses (depth, duplicates, ...)."""
+    anything RFC 8259 does not allow or this module refuses (depth, duplicates, ...).
+
+    The standard library's parser (C scanner) with hooks, not orjson: its depth limit is
+    fixed at 1024 with no option for ours (32), it does not report duplicate names (nor
+    does msgspec), and a request body (64 KiB at most) is no hot spot: the hooks and checks
+    cost under 2x json.loads on a typical body (a few microseconds).
+    """
     try:
         text = data.decode("utf-8")  # RFC 8259 section 8.1; json.loads would guess UTF-16/32
         # The C scanner stops at the interpreter's recursion limit with RecursionError;

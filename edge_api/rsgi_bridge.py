@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from typing import Any
 
 from granian.rsgi import ProtocolClosed
 
+log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 BODY_READ_TIMEOUT = 10.0  # seconds for a whole body, as the server allows for a head
 
@@ -67,15 +69,18 @@ class RSGIBridge:
             try:
                 body = await asyncio.wait_for(self._read_body(protocol), BODY_READ_TIMEOUT)
             except TimeoutError:
-                protocol.response_bytes(*_request_timeout())
+                detail = f"The request body did not arrive within {BODY_READ_TIMEOUT:.0f} seconds."
+                protocol.response_bytes(*_problem(408, "Request Timeout", detail, close=True))
                 return
             except ProtocolClosed:
                 return  # the client went away: nobody to answer
         environ["wsgi.input"] = io.BytesIO(body)
-        status, headers, payload = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._call, environ
-        )
-        protocol.response_bytes(status, headers, payload)
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(self._pool, self._call, environ)
+        except Exception:  # Flask answers its own errors: this is a broken app or bridge
+            log.exception("the WSGI app failed outside its error handlers")
+            answer = _problem(500, "Internal Server Error", "The server could not complete the request.")
+        protocol.response_bytes(*answer)
 
     def _has_body_to_read(self, environ: dict[str, Any]) -> bool:
         if "HTTP_TRANSFER_ENCODING" in environ:
@@ -129,16 +134,21 @@ class RSGIBridge:
         return answer[0], answer[1], payload
 
 
-def _request_timeout() -> tuple[int, list[tuple[str, str]], bytes]:
-    """408 as problem+json (the shape of edge_api.errors.problem), and the connection closed
-    (RFC 9110 section 15.5.9): what is left of the body would be read as a next request."""
+def _problem(
+    status: int, title: str, detail: str, *, close: bool = False
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """An answer the bridge gives itself, in the shape of edge_api.errors.problem. `close`:
+    the connection is closed after it (a 408: what is left of the body would otherwise be
+    read as the next request, RFC 9110 section 15.5.9)."""
     body = {
         "type": "about:blank",
-        "title": "Request Timeout",
-        "status": 408,
-        "detail": f"The request body did not arrive within {BODY_READ_TIMEOUT:.0f} seconds.",
-        "code": "REQUEST_TIMEOUT",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": title.upper().replace(" ", "_"),
         "request_id": uuid.uuid4().hex,
     }
-    headers = [("content-type", "application/problem+json"), ("connection", "close")]
-    return 408, headers, json.dumps(body).encode()
+    headers = [("content-type", "application/problem+json")]
+    if close:
+        headers.append(("connection", "close"))
+    return status, headers, json.dumps(body).encode()

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from user_svc.passwords import Passwords, password_problems
 
 NAME_MAX_LENGTH = string_rules(pb.UpdateProfileRequest.DESCRIPTOR, "first_name").max_len
 _LIST_QUERY = {"list": "users"}
+Q_MAX_LENGTH = string_rules(pb.ListUsersRequest.DESCRIPTOR, "q").max_len
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,45 @@ class Accounts:
                 setattr(user, name, value)
         return user
 
-    def list_users(self, requested_page_size: int, page_token: str) -> UserPage:
+    def list_users(
+        self, requested_page_size: int, page_token: str, q: str = "", *, staff: bool = False
+    ) -> UserPage:
+        """Users in id order, keyset-paged. With `q`, those whose username (for `staff`,
+        or email) starts with `q`, case-insensitively (an assignee picker): `%` and `_`
+        in it match only themselves."""
         size = page_size(requested_page_size)
+        if problem := text_problem(q, max_length=Q_MAX_LENGTH):
+            raise invalid({"q": problem})
+        fingerprint = _LIST_QUERY | ({"q": q.lower(), "staff": staff} if q else {})
         # The token is signed by us, so the position in it is the id we put there.
-        after = self._page_tokens.decode(page_token, _LIST_QUERY) or 0
+        after = self._page_tokens.decode(page_token, fingerprint) or 0
+        query = select(User).where(User.id > after)
+        if q:
+            prefix = _escape_like(q.lower()) + "%"
+            matches = [func.lower(User.username).like(prefix, escape="\\")]
+            if staff:
+                matches.append(func.lower(User.email).like(prefix, escape="\\"))
+            query = query.where(or_(*matches))
         with self._db.read() as session:
-            query = select(User).where(User.id > after).order_by(User.id).limit(size + 1)
-            users = list(session.scalars(query))
+            users = list(session.scalars(query.order_by(User.id).limit(size + 1)))
         more = len(users) > size
         users = users[:size]
-        token = self._page_tokens.encode(users[-1].id, _LIST_QUERY) if more else ""
+        token = self._page_tokens.encode(users[-1].id, fingerprint) if more else ""
         return UserPage(users, token)
+
+    def lookup_user(self, username: str) -> User:
+        """The user called `username`: the exact name, else the one name equal to it
+        ignoring case. NOT_FOUND otherwise."""
+        with self._db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                alike = list(session.scalars(
+                    select(User).where(func.lower(User.username) == username.lower()).limit(2)
+                ))
+                user = alike[0] if len(alike) == 1 else None
+        if user is None:
+            raise NotFound("USER_NOT_FOUND", "No such user.")
+        return user
 
     def get_user(self, user_id: int) -> User:
         with self._db.read() as session:
@@ -189,7 +218,6 @@ def _escape_like(text: str) -> str:
     for special in ("\\", "%", "_"):
         text = text.replace(special, "\\" + special)
     return text
-
 
 
 def may_see_email(caller: Claims, user: User) -> bool:

@@ -89,7 +89,9 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
 
     def ListUsers(self, request: pb.ListUsersRequest, context) -> pb.ListUsersResponse:  # noqa: ANN001
         caller = _caller()
-        page = self._accounts.list_users(request.page_size, request.page_token)
+        page = self._accounts.list_users(
+            request.page_size, request.page_token, request.q, staff=caller.is_staff
+        )
         return pb.ListUsersResponse(
             results=[_user(user, with_email=may_see_email(caller, user)) for user in page.users],
             next_page_token=page.next_page_token,
@@ -97,6 +99,10 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
 
     def GetUser(self, request: pb.GetUserRequest, context) -> pb.User:  # noqa: ANN001
         user = self._accounts.get_user(request.id)
+        return _user(user, with_email=may_see_email(_caller(), user))
+
+    def LookupUser(self, request: pb.LookupUserRequest, context) -> pb.User:  # noqa: ANN001, N802
+        user = self._accounts.lookup_user(request.username)
         return _user(user, with_email=may_see_email(_caller(), user))
 
     def DeactivateUser(self, request: pb.DeactivateUserRequest, context) -> pb.User:  # noqa: ANN001

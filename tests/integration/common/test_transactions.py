@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import column, table, text, update
 
 from common.db import Database, migrate, serialize_on
 from tests.support.engines import ENGINES, database_url
@@ -103,3 +103,10 @@ def test_processes_migrating_one_sqlite_file_at_once_all_start(tmp_path, service
     finally:
         for database in databases:
             database.dispose()
+
+
+def test_a_write_in_a_read_is_refused_on_both_engines(database: Database) -> None:
+    with database.read() as session, pytest.raises(RuntimeError, match="Database.transaction"):
+        session.execute(update(table("counter", column("n"))).values(n=99))
+    with database.read() as session:
+        assert session.execute(text("SELECT n FROM counter")).scalar() == 0

@@ -144,6 +144,23 @@ def test_no_body_is_read_without_content_length_or_transfer_encoding() -> None:
     assert protocol.read == 0
 
 
+def test_an_app_that_raises_is_a_500_problem() -> None:
+    def broken(environ, start_response):
+        raise RuntimeError("boom")
+
+    bridge = RSGIBridge(broken, threads=1, max_body_bytes=10)
+    protocol = Protocol([])
+
+    async def run() -> None:
+        bridge.__rsgi_init__(asyncio.get_running_loop())
+        await bridge.__rsgi__(Scope("GET", "/"), protocol)
+
+    asyncio.run(run())
+    status, headers, body = protocol.answer
+    assert status == 500 and ("content-type", "application/problem+json") in headers
+    assert "boom" not in body.decode() and json.loads(body)["code"] == "INTERNAL_SERVER_ERROR"
+
+
 @pytest.mark.parametrize("proto", ["ws"])
 def test_other_protocols_are_not_served(proto: str) -> None:
     scope = Scope("GET", "/")
