@@ -163,3 +163,17 @@ def test_a_chunked_body_over_the_limit_is_413(server, chunk):
 def test_a_chunked_body_at_the_limit_is_read_whole(server, servicer):
     assert _post_chunked(server, _padded(LIMIT), 5000)[0] == 200
     assert servicer.last.name == "n"
+
+
+_LATIN_1 = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+_HEADER_VALUES = st.text(_LATIN_1, max_size=40)  # what HTTP/1.1 can carry in a field value
+
+
+@_EXAMPLES
+@given(if_match=_HEADER_VALUES, key=_HEADER_VALUES)
+def test_any_header_value_is_answered_or_refused(client, if_match, key):
+    patched = client.patch("/api/things/5/", json={"name": "n"}, headers={"If-Match": if_match})
+    created = client.post("/api/things/", json={"name": "n"}, headers={"Idempotency-Key": key})
+
+    _assert_handled(patched, 200, 400, 412)
+    _assert_handled(created, 201, 400, 429)  # CreateThing is rate-limited (3/minute)
