@@ -32,6 +32,7 @@ from edge_api.json_codec import is_map, is_well_known
 DEFAULT_PROTO_MODULES = (
     "taskmgr.user.v1.user_service_pb2",
     "taskmgr.task.v1.task_service_pb2",
+    "taskmgr.task.v1.project_service_pb2",
     "taskmgr.notify.v1.notify_service_pb2",
 )
 DEFAULT_DESCRIPTOR_SET = Path(__file__).resolve().parents[1] / "gen" / "descriptors.pb"

@@ -54,6 +54,10 @@ GRPC_TO_HTTP = {
 REASON_TO_HTTP = {
     "VERSION_MISMATCH": 412,  # FAILED_PRECONDITION on If-Match
     "IDEMPOTENCY_KEY_REUSED": 422,  # rest-contract.md: same key, different body
+    # FAILED_PRECONDITION of the resource's state (AIP-193), a conflict in HTTP terms.
+    "PROJECT_NOT_EMPTY": 409,
+    "LAST_OWNER": 409,
+    "PROJECT_ARCHIVED": 409,
 }
 # Codes whose message the services write for the client. The others come from the
 # transport or from a failure the client cannot act on (and may name internal hosts),

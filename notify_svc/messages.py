@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 
 from notify_svc import rules
 from notify_svc.rules import Contact
-from taskmgr.task.v1 import task_service_pb2
+from taskmgr.task.v1 import project_service_pb2, task_service_pb2
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,21 @@ def _status_changed(payload) -> tuple[str, str]:  # noqa: ANN001
     )
 
 
+def _member_added(payload) -> tuple[str, str]:  # noqa: ANN001
+    roles = project_service_pb2.ProjectRole
+    known = payload.role in roles.values() and payload.role != roles.PROJECT_ROLE_UNSPECIFIED
+    role = roles.Name(payload.role).removeprefix("PROJECT_ROLE_").lower() if known else "member"
+    return (
+        f"You were added to project #{payload.project_id}",
+        f"You are now a {role} of project #{payload.project_id}: {payload.project_name}",
+    )
+
+
 _RENDERERS = {
     rules.OTP_REQUESTED: _otp,
     rules.PASSWORD_RESET_REQUESTED: _password_reset,
     rules.USER_VERIFIED: _welcome,
     rules.TASK_ASSIGNED: _assigned,
     rules.TASK_UPDATED: _status_changed,
+    rules.PROJECT_MEMBER_ADDED: _member_added,
 }

@@ -16,6 +16,7 @@ TASK_CREATED = "taskmgr.task.created"
 TASK_UPDATED = "taskmgr.task.updated"
 TASK_ASSIGNED = "taskmgr.task.assigned"
 TASK_DELETED = "taskmgr.task.deleted"
+PROJECT_MEMBER_ADDED = "taskmgr.project.member_added"
 
 PAYLOAD_TYPES: dict[str, type[Message]] = {
     OTP_REQUESTED: events_pb2.OtpRequested,
@@ -26,6 +27,7 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
     TASK_UPDATED: events_pb2.TaskUpdated,
     TASK_ASSIGNED: events_pb2.TaskAssigned,
     TASK_DELETED: events_pb2.TaskDeleted,
+    PROJECT_MEMBER_ADDED: events_pb2.ProjectMemberAdded,
 }
 # user.* events say who the user is; they feed the recipient directory.
 _USER_EVENTS = (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_REGISTERED, USER_VERIFIED)
@@ -80,6 +82,9 @@ def recipients(event_type: str, payload: Message | None) -> list[int]:
         people = payload.people  # type: ignore[attr-defined]
         told_self = people.assigned_to == people.actor
         return [people.assigned_to] if people.HasField("assigned_to") and not told_self else []
+    if event_type == PROJECT_MEMBER_ADDED:
+        # Nobody is told of what they did themselves (an owner adding themselves back).
+        return [] if payload.user_id == payload.actor else [payload.user_id]  # type: ignore[attr-defined]
     if event_type == TASK_UPDATED and payload.old_status != payload.new_status:  # type: ignore[attr-defined]
         people = payload.people  # type: ignore[attr-defined]
         involved = [people.created_by, *([people.assigned_to] if people.HasField("assigned_to") else [])]

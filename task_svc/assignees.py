@@ -1,7 +1,8 @@
-"""Whether a user may be given a task: they exist and have verified their email.
+"""Whether a user may be given a task or join a project: they exist and have verified
+their email.
 
-user_svc owns users, so task_svc asks it (UserService.GetUser) on behalf of the
-caller, with the caller's token and a deadline. Behind a small protocol so the rules
+user_svc owns users, so task_svc asks it (UserService.GetUser, LookupUser by username)
+on behalf of the caller, with the caller's token and a deadline. Behind a small protocol so the rules
 can be tested with a fake directory.
 """
 
@@ -19,12 +20,20 @@ from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
 log = logging.getLogger(__name__)
 
 NO_SUCH_USER = "No user with this id."
+NO_SUCH_USERNAME = "No user with this username."
 NOT_VERIFIED = "This user has not verified their email address."
 
 
 class UserDirectory(Protocol):
     def check_assignable(self, user_id: int) -> str | None:
         """Why `user_id` cannot be assigned a task, or None when they can.
+
+        Raises UNAVAILABLE when the answer cannot be had.
+        """
+
+    def lookup(self, username: str) -> tuple[int | None, str | None]:
+        """The id of the user called `username` (case-insensitive), or None, and why they
+        cannot be given work, or None when they can.
 
         Raises UNAVAILABLE when the answer cannot be had.
         """
@@ -36,18 +45,26 @@ class GrpcUserDirectory:
         self._deadline = deadline
 
     def check_assignable(self, user_id: int) -> str | None:
+        user = self._call(self._stub.GetUser, user_service_pb2.GetUserRequest(id=user_id))
+        if user is None:
+            return NO_SUCH_USER
+        return None if user.email_verified else NOT_VERIFIED
+
+    def lookup(self, username: str) -> tuple[int | None, str | None]:
+        user = self._call(self._stub.LookupUser, user_service_pb2.LookupUserRequest(username=username))
+        if user is None:
+            return None, NO_SUCH_USERNAME
+        return user.id, None if user.email_verified else NOT_VERIFIED
+
+    def _call(self, method, request):  # noqa: ANN001, ANN202
+        """The user, or None when user_svc says there is none."""
         try:
-            user = self._stub.GetUser(
-                user_service_pb2.GetUserRequest(id=user_id),
-                timeout=self._deadline,
-                metadata=forwarded_metadata(),
-            )
+            return method(request, timeout=self._deadline, metadata=forwarded_metadata())
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
-                return NO_SUCH_USER
+                return None
             # Anything else means we could not get an answer; the caller may retry.
-            log.warning("user_svc GetUser failed: %s", error.code().name)
+            log.warning("user_svc %s failed: %s", type(request).__name__, error.code().name)
             raise Unavailable(
-                "USER_SERVICE_UNAVAILABLE", "Could not check the assignee now; try again."
+                "USER_SERVICE_UNAVAILABLE", "Could not check the user now; try again."
             ) from error
-        return None if user.email_verified else NOT_VERIFIED

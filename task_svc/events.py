@@ -1,7 +1,7 @@
 """The events task_svc records in its outbox, in the transaction of the change.
 
-Each carries the people involved (creator, assignee, actor) so notify_svc never has
-to call back to know whom to tell.
+Each carries the people involved (creator, assignee, actor) and the task's project so
+notify_svc never has to call back to know whom to tell, or where it happened.
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from task_svc.models import Outbox, Task
+from task_svc.models import Outbox, Project, Task
 from taskmgr.events.v1 import events_pb2
-from taskmgr.task.v1 import task_service_pb2
+from taskmgr.task.v1 import project_service_pb2, task_service_pb2
 
 SOURCE = "task_svc"
 CREATED = "taskmgr.task.created"
 UPDATED = "taskmgr.task.updated"
 ASSIGNED = "taskmgr.task.assigned"
 DELETED = "taskmgr.task.deleted"
+MEMBER_ADDED = "taskmgr.project.member_added"
 
 
 def status_enum(status: str) -> int:
@@ -36,6 +37,7 @@ def _record(session: Session, event_type: str, task: Task, payload) -> None:  # 
 def task_created(session: Session, task: Task, actor: int) -> None:
     _record(session, CREATED, task, events_pb2.TaskCreated(
         task_id=task.id, title=task.title, people=_people(task, actor), status=status_enum(task.status),
+        project_id=task.project_id,
     ))
 
 
@@ -45,17 +47,28 @@ def task_updated(
     _record(session, UPDATED, task, events_pb2.TaskUpdated(
         task_id=task.id, title=task.title, people=_people(task, actor),
         old_status=status_enum(old_status), new_status=status_enum(task.status),
-        changed_fields=changed_fields,
+        changed_fields=changed_fields, project_id=task.project_id,
     ))
 
 
 def task_assigned(session: Session, task: Task, actor: int, *, previous_assignee: int | None) -> None:
     _record(session, ASSIGNED, task, events_pb2.TaskAssigned(
         task_id=task.id, title=task.title, people=_people(task, actor), previous_assignee=previous_assignee,
+        project_id=task.project_id,
     ))
 
 
 def task_deleted(session: Session, task: Task, actor: int) -> None:
     _record(session, DELETED, task, events_pb2.TaskDeleted(
-        task_id=task.id, title=task.title, people=_people(task, actor),
+        task_id=task.id, title=task.title, people=_people(task, actor), project_id=task.project_id,
     ))
+
+
+def member_added(session: Session, project: Project, user_id: int, role: str, actor: int) -> None:
+    Outbox.record(
+        session, source=SOURCE, event_type=MEMBER_ADDED, subject=str(project.id),
+        payload=events_pb2.ProjectMemberAdded(
+            project_id=project.id, project_name=project.name, user_id=user_id,
+            role=project_service_pb2.ProjectRole.Value(f"PROJECT_ROLE_{role.upper()}"), actor=actor,
+        ),
+    )

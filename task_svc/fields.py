@@ -26,7 +26,7 @@ DEFAULT_STATUS = "pending"
 DEFAULT_PRIORITY = "medium"
 
 # What UpdateTask's update_mask may name.
-UPDATABLE = ("title", "description", "status", "priority", "due_date", "assigned_to")
+UPDATABLE = ("title", "description", "status", "priority", "due_date", "assigned_to", "project_id")
 # Output-only fields a client may echo back (AIP-203: ignored, not an error).
 OUTPUT_ONLY = ("id", "created_by", "created_at", "updated_at", "version")
 
@@ -55,6 +55,8 @@ def _problem(name: str, value: Any) -> str | None:
         return f"One of: {', '.join(PRIORITY_RANKS)}."
     if name == "assigned_to" and value is not None and value <= 0:
         return "A user id, or null to unassign."
+    if name == "project_id" and value is not None and value <= 0:
+        return "A project id, or null for a personal task."
     return None
 
 

@@ -40,6 +40,8 @@ class ListQuery:
     assigned_to: int | None = None
     unassigned: bool = False
     created_by: int | None = None
+    project: int | None = None
+    personal: bool = False  # project=none: personal tasks only
     q: str | None = None
     due_before: dt.datetime | None = None
     due_after: dt.datetime | None = None
@@ -75,6 +77,7 @@ def parse_list_query(viewer: Viewer, raw: Mapping[str, str]) -> ListQuery:
     take("priority", lambda text: {"priority": PRIORITY_RANKS[_one_of(text, tuple(PRIORITY_RANKS))]})
     take("assigned_to", lambda text: _assignee_filter(text, viewer))
     take("created_by", lambda text: {"created_by": _user_filter(text, viewer, "an id or me")})
+    take("project", _project_filter)
     take("q", lambda text: {"q": _bounded(text, Q_MAX)})
     take("due_before", lambda text: {"due_before": _rfc3339(text)})
     take("due_after", lambda text: {"due_after": _rfc3339(text)})
@@ -103,6 +106,14 @@ def _assignee_filter(text: str, viewer: Viewer) -> dict:
     if text.lower() == "none":
         return {"unassigned": True}
     return {"assigned_to": _user_filter(text, viewer, "an id, me or none")}
+
+
+def _project_filter(text: str) -> dict:
+    if text.lower() == "none":
+        return {"personal": True}
+    if not text.isascii() or not text.isdigit() or int(text) <= 0 or int(text) >= 2**63:
+        raise ValueError("Must be a project id or none.")
+    return {"project": int(text)}
 
 
 def _bounded(text: str, max_length: int) -> str:

@@ -5,11 +5,16 @@ a page ends at an exact (value, id) position. NULL due dates sort last in both
 directions. The next page starts strictly after the last row's position, so rows
 inserted while a client pages never cause duplicates or gaps among the others.
 
-For a non-staff viewer, visibility ("created by me OR assigned to me") is two
-branches, each read from its own index in order and cut at the page size, merged and
-cut again: the cost of a page depends on the page size, not on how many tasks exist.
-(With a plain OR, PostgreSQL either collects and sorts all of the user's tasks or walks
-the whole table's newest-first index filtering out other people's.)
+For a non-staff viewer, visibility (task_svc.permissions) is three branches, each read
+in order and cut at the page size, merged and cut again: personal tasks created by me,
+personal tasks assigned to me (each from its partial index), and the tasks of my
+projects. The last is, on PostgreSQL, a LATERAL join: for each of my memberships the
+project's own (project_id, created_at, id) index, cut at the page size; so a page costs
+(projects I am in + 2) x page size index entries, not how many tasks exist. (With a
+plain OR, PostgreSQL either collects and sorts all of the user's tasks or walks the
+whole table's newest-first index filtering out other people's.) SQLite, which has no
+LATERAL, reads the projects' tasks with an IN (my projects). Tasks of archived projects
+are left out unless the list asks for one project.
 
 Statements are built once per shape of query (ordering, which filters, staff or not,
 where the page starts) with bound parameters and reused: building the union costs
@@ -25,11 +30,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, and_, bindparam, or_, select, tuple_, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from task_svc.list_query import ListQuery, Ordering
-from task_svc.models import Task
+from task_svc.models import Project, ProjectMember, Task
 
 # psycopg prepares a statement once it has run five times; PostgreSQL then plans each
 # execution anew while it judges a custom plan better, which costs more than running
@@ -52,7 +70,8 @@ def fetch_page(
     """Up to `size` task rows after `after` (each with the columns of Task as attributes),
     and the position to continue from (None at the end). `session` is a Session or,
     cheaper, a Core connection (Database.read_connection)."""
-    statement, params = page_query(query, after, size + 1)
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    statement, params = page_query(query, after, size + 1, dialect.name)
     rows = list(session.execute(statement, params))
     if len(rows) <= size:
         return rows, None
@@ -60,11 +79,12 @@ def fetch_page(
     return page, position_of(page[-1], query)
 
 
-def page_query(query: ListQuery, after: Position | None, limit: int) -> tuple[Select, dict[str, Any]]:
-    """The statement for up to `limit` tasks after `after`, and its parameters."""
-    filters = frozenset(
-        name for name in (*_EQUALS, "q", "due_before", "due_after") if getattr(query, name) is not None
-    )
+def page_query(
+    query: ListQuery, after: Position | None, limit: int, dialect: str = "postgresql"
+) -> tuple[Select, dict[str, Any]]:
+    """The statement for up to `limit` tasks after `after` on `dialect`, and its parameters."""
+    names = (*_EQUALS, "project", "q", "due_before", "due_after")
+    filters = frozenset(name for name in names if getattr(query, name) is not None)
     params: dict[str, Any] = {name: getattr(query, name) for name in filters} | {
         "viewer": query.viewer.user_id, "limit": limit,
     }
@@ -76,7 +96,10 @@ def page_query(query: ListQuery, after: Position | None, limit: int) -> tuple[Se
         start = "null" if value is None else "value"
         if value is not None:
             params["after_value"] = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    shape = _Shape(query.ordering, query.viewer.is_staff, filters, query.unassigned, start)
+    shape = _Shape(
+        query.ordering, query.viewer.is_staff, filters, query.unassigned, start, query.personal,
+        lateral=dialect == "postgresql",
+    )
     return _statement(shape), params
 
 
@@ -94,27 +117,66 @@ class _Shape:
     filters: frozenset[str]
     unassigned: bool
     start: str | None  # None: the first page; "value" / "null": after a row with / without a value
+    personal: bool = False  # personal tasks only (project=none)
+    lateral: bool = False  # the database has LATERAL joins (PostgreSQL)
 
 
 @lru_cache(maxsize=512)
 def _statement(shape: _Shape) -> Select:
     conditions = _conditions(shape)
     tasks = Task.__table__
+    limit = bindparam("limit")
+    if "project" in shape.filters:
+        # One project: its index, once the viewer's membership is known (staff: any).
+        conditions.append(Task.project_id == bindparam("project"))
+        if not shape.staff:
+            conditions.append(exists().where(
+                ProjectMember.project_id == bindparam("project"), ProjectMember.user_id == bindparam("viewer")
+            ))
+        return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(limit)
+    if shape.personal:
+        conditions.append(Task.project_id.is_(None))
     if shape.staff:
-        return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(bindparam("limit"))
+        if not shape.personal:
+            conditions.append(or_(Task.project_id.is_(None), ~exists().where(
+                Project.id == Task.project_id, Project.archived.is_(True)
+            )))
+        return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(limit)
     viewer = bindparam("viewer")
-    # The second branch leaves out the viewer's own tasks, which the first one has.
+    # Personal tasks; the second branch leaves out the viewer's own, which the first has.
     branches = [
-        Task.created_by == viewer,
-        and_(Task.assigned_to == viewer, Task.created_by != viewer),
+        and_(Task.created_by == viewer, Task.project_id.is_(None)),
+        and_(Task.assigned_to == viewer, Task.created_by != viewer, Task.project_id.is_(None)),
     ]
     parts = [
-        _ordered(select(tasks).where(branch, *conditions), Task, shape.ordering).limit(bindparam("limit"))
+        _ordered(select(tasks).where(branch, *conditions), Task, shape.ordering).limit(limit)
         for branch in branches
     ]
+    if not shape.personal:
+        parts.append(_my_projects_tasks(shape, conditions))
     # Each branch a subquery, so it keeps its own ORDER BY and LIMIT (and SQLite accepts it).
     merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
     return _ordered(select(merged), merged.c, shape.ordering).limit(bindparam("limit"))
+
+
+def _my_projects_tasks(shape: _Shape, conditions: list[ColumnElement[bool]]) -> Select:
+    """The first `limit` tasks of the viewer's projects that are not archived."""
+    members, projects = ProjectMember.__table__, Project.__table__
+    mine = (
+        members.join(projects, projects.c.id == members.c.project_id),
+        and_(members.c.user_id == bindparam("viewer"), projects.c.archived.is_(False)),
+    )
+    limit = bindparam("limit")
+    if not shape.lateral:
+        my_projects = select(members.c.project_id).select_from(mine[0]).where(mine[1])
+        statement = select(Task.__table__).where(Task.project_id.in_(my_projects), *conditions)
+        return _ordered(statement, Task, shape.ordering).limit(limit)
+    # Per project: its first `limit` tasks from its own index (a nested loop over my
+    # memberships), then the first `limit` of those.
+    in_project = select(Task.__table__).where(Task.project_id == members.c.project_id, *conditions)
+    per_project = _ordered(in_project, Task, shape.ordering).limit(limit).lateral("project_tasks")
+    statement = select(per_project).select_from(mine[0].join(per_project, true())).where(mine[1])
+    return _ordered(statement, per_project.c, shape.ordering).limit(limit)
 
 
 def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:

@@ -1,4 +1,5 @@
-"""task_svc's tables: tasks, idempotency keys of creates, and the event outbox."""
+"""task_svc's tables: projects and their members, tasks, idempotency keys of creates,
+and the event outbox."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,19 +31,70 @@ class Base(DeclarativeBase):
     pass
 
 
+class Project(Base):
+    """A task list a team shares (task_svc.projects)."""
+
+    __tablename__ = "projects"
+    __table_args__ = (NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Optimistic concurrency, as for tasks.
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ProjectMember(Base):
+    """A user's role in a project (task_svc.memberships)."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'member', 'viewer')", name="ck_project_members_role"),
+        # "The projects I am a member of": the task list's project branch starts here.
+        Index("ix_project_members_user_id", "user_id", "project_id"),
+    )
+
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE", name="fk_project_members_project_id"),
+        primary_key=True,
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# A partial index of personal tasks (both engines).
+_PERSONAL = {"postgresql_where": text("project_id IS NULL"), "sqlite_where": text("project_id IS NULL")}
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'in_progress', 'done', 'cancelled')", name="ck_tasks_status"),
         CheckConstraint("priority BETWEEN 1 AND 4", name="ck_tasks_priority"),
-        # The visibility rule is "created_by = me OR assigned_to = me"; the listing reads
-        # each branch from its own index in (created_at, id) order, so a page costs the
-        # same however many tasks exist. B-trees scan backwards, so one index serves
-        # both directions.
-        Index("ix_tasks_created_by_created_at", "created_by", "created_at", "id"),
-        Index("ix_tasks_assigned_to_created_at", "assigned_to", "created_at", "id"),
-        Index("ix_tasks_created_by_status_created_at", "created_by", "status", "created_at", "id"),
-        Index("ix_tasks_assigned_to_status_created_at", "assigned_to", "status", "created_at", "id"),
+        # The visibility rule is "a personal task I created or am assigned to, or a task
+        # of a project I am a member of"; the listing reads each branch from its own
+        # index in (created_at, id) order (the personal ones partial, WHERE project_id
+        # IS NULL), so a page costs the same however many tasks exist. B-trees scan
+        # backwards, so one index serves both directions.
+        Index("ix_tasks_personal_created_by_created_at", "created_by", "created_at", "id", **_PERSONAL),
+        Index("ix_tasks_personal_assigned_to_created_at", "assigned_to", "created_at", "id", **_PERSONAL),
+        Index(
+            "ix_tasks_personal_created_by_status_created_at", "created_by", "status", "created_at", "id",
+            **_PERSONAL,
+        ),
+        Index(
+            "ix_tasks_personal_assigned_to_status_created_at", "assigned_to", "status", "created_at", "id",
+            **_PERSONAL,
+        ),
+        Index("ix_tasks_project_created_at", "project_id", "created_at", "id"),
+        Index("ix_tasks_project_status_created_at", "project_id", "status", "created_at", "id"),
         # Staff see everything: the plain listing, and by status.
         Index("ix_tasks_created_at", "created_at", "id"),
         Index("ix_tasks_status_created_at", "status", "created_at", "id"),
@@ -56,6 +111,10 @@ class Task(Base):
     # User ids of user_svc: another service's data, so no foreign key.
     created_by: Mapped[int] = mapped_column(BigInteger)
     assigned_to: Mapped[int | None] = mapped_column(BigInteger)
+    # NULL: a personal task. A project holding tasks cannot be deleted (RESTRICT).
+    project_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="RESTRICT", name="fk_tasks_project_id")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Optimistic concurrency: the ORM adds "WHERE version = <loaded>" to every UPDATE

@@ -16,12 +16,21 @@ from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
 from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox
+from task_svc.project_members import Members
+from task_svc.project_service import ProjectServicer
+from task_svc.projects import Projects
 from task_svc.service import TaskServicer
 from task_svc.tasks import Tasks
-from taskmgr.task.v1 import task_service_pb2, task_service_pb2_grpc
+from taskmgr.task.v1 import (
+    project_service_pb2,
+    project_service_pb2_grpc,
+    task_service_pb2,
+    task_service_pb2_grpc,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
+PROJECT_SERVICE_NAME = project_service_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name
 
 
 def build(
@@ -46,11 +55,15 @@ def build(
     if user_directory is None:
         user_directory = GrpcUserDirectory(user_svc, settings.grpc_call_deadline)
 
-    tasks = Tasks(database, user_directory, PageTokens(settings.secret("page_token_key")))
+    page_tokens = PageTokens(settings.secret("page_token_key"))
+    tasks = Tasks(database, user_directory, page_tokens)
+    members = Members(database, user_directory, page_tokens)
+    projects = ProjectServicer(Projects(database, page_tokens), members)
 
     def register(server) -> list[str]:  # noqa: ANN001
         task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
-        return [SERVICE_NAME]
+        project_service_pb2_grpc.add_ProjectServiceServicer_to_server(projects, server)
+        return [SERVICE_NAME, PROJECT_SERVICE_NAME]
 
     server = create_server(
         register=register,

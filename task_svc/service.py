@@ -21,7 +21,7 @@ from taskmgr.task.v1 import task_service_pb2 as pb
 from taskmgr.task.v1 import task_service_pb2_grpc
 
 # ListTasks filters that are text on the wire; status, priority and the due dates are typed.
-TEXT_FILTERS = ("assigned_to", "created_by", "q", "ordering")
+TEXT_FILTERS = ("assigned_to", "created_by", "project", "q", "ordering")
 
 
 class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
@@ -37,6 +37,7 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
             priority=_priority_name(given.priority) or DEFAULT_PRIORITY,
             due_date=_due_date(given),
             assigned_to=given.assigned_to if given.HasField("assigned_to") else None,
+            project_id=given.project_id if given.HasField("project_id") else None,
         )
         return to_message(self._tasks.create(_viewer(), new, request.request_id))
 
@@ -84,6 +85,7 @@ def to_message(task: Task | Row) -> pb.Task:
         priority=_PRIORITY_NUMBERS[task.priority],
         created_by=task.created_by,
         assigned_to=task.assigned_to,
+        project_id=task.project_id,
         version=task.version,
     )
     set_timestamp(message.created_at, task.created_at)
@@ -107,8 +109,8 @@ def _field_value(task: pb.Task, name: str) -> Any:
         return _priority_name(task.priority) or _required(name)
     if name == "due_date":
         return _due_date(task)
-    if name == "assigned_to":
-        return task.assigned_to if task.HasField("assigned_to") else None
+    if name in ("assigned_to", "project_id"):
+        return getattr(task, name) if task.HasField(name) else None
     return getattr(task, name)
 
 

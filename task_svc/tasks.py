@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from common.db import Database, utcnow
-from common.errors import Aborted, InvalidArgument, invalid
+from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
 from task_svc import events, idempotency
@@ -21,6 +21,7 @@ from task_svc.assignees import UserDirectory
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_RANKS, check_values
 from task_svc.list_query import ListQuery
 from task_svc.listing import fetch_page
+from task_svc.memberships import Action, Role
 from task_svc.models import Task
 from task_svc.permissions import (
     Viewer,
@@ -29,6 +30,7 @@ from task_svc.permissions import (
     check_may_delete,
     check_visible,
 )
+from task_svc.projects import load, role_of
 
 # A change that lost a race is tried again: its preconditions are checked again against
 # the version that won, so a stale If-Match still fails and an unrelated race does not.
@@ -43,6 +45,7 @@ class NewTask:
     priority: str = DEFAULT_PRIORITY
     due_date: Any = None  # an aware datetime or None
     assigned_to: int | None = None
+    project_id: int | None = None  # None: a personal task
 
 
 class Tasks:
@@ -59,15 +62,18 @@ class Tasks:
             replayed = self._replay(viewer, request_id, digest)
             if replayed is not None:
                 return replayed
-        if new.assigned_to is not None:
-            self._check_assignee(new.assigned_to, "assigned_to")
+        if new.assigned_to is not None and new.project_id is None:
+            self._check_assignee(new.assigned_to, "assigned_to")  # a member is checked below
         try:
             with self._db.transaction() as session:
+                if new.project_id is not None:
+                    _check_project_target(session, viewer, new.project_id, new.assigned_to)
                 now = utcnow()
                 task = Task(
                     title=new.title, description=new.description, status=new.status,
                     priority=PRIORITY_RANKS[new.priority], due_date=new.due_date,
-                    created_by=viewer.user_id, assigned_to=new.assigned_to, created_at=now, updated_at=now,
+                    created_by=viewer.user_id, assigned_to=new.assigned_to, project_id=new.project_id,
+                    created_at=now, updated_at=now,
                 )
                 session.add(task)
                 session.flush()
@@ -86,7 +92,7 @@ class Tasks:
 
     def get(self, viewer: Viewer, task_id: int) -> Task:
         with self._db.read() as session:
-            return check_visible(viewer, session.get(Task, task_id), task_id)
+            return self._visible(session, viewer, task_id)[0]
 
     def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Row], str]:
         after = self._page_tokens.decode(page_token, query.fingerprint())
@@ -103,7 +109,7 @@ class Tasks:
         check_values(values)
         return self._change(
             viewer, task_id, values, preconditions, assignee_field="assigned_to",
-            authorize=lambda task, changed: check_may_change(viewer, task, changed),
+            authorize=lambda task, role, changed: check_may_change(viewer, task, changed, role),
         )
 
     def assign(
@@ -115,7 +121,7 @@ class Tasks:
             raise invalid({"user_id": "A user id, or null to unassign."})
         return self._change(
             viewer, task_id, {"assigned_to": user_id}, preconditions, assignee_field="user_id",
-            authorize=lambda task, _changed: check_may_assign(viewer, task),
+            authorize=lambda task, role, _changed: check_may_assign(viewer, task, role),
         )
 
     def delete(self, viewer: Viewer, task_id: int, preconditions: Preconditions = NONE) -> None:
@@ -123,8 +129,8 @@ class Tasks:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
-                    task = self._visible(session, viewer, task_id)
-                    check_may_delete(viewer, task)
+                    task, role = self._visible(session, viewer, task_id)
+                    check_may_delete(viewer, task, role)
                     preconditions.check(task.version)
                     events.task_deleted(session, task, viewer.user_id)
                     session.delete(task)  # "WHERE version = <read>": a concurrent change fails it
@@ -141,24 +147,33 @@ class Tasks:
         preconditions: Preconditions,
         *,
         assignee_field: str,
-        authorize: Callable[[Task, set[str]], None],
+        authorize: Callable[[Task, Role | None, set[str]], None],
     ) -> Task:
         checked_assignee = None
         # One pass more than the attempts: a new assignee is checked between two passes.
         for _ in range(CONFLICT_ATTEMPTS + 1):
             try:
                 with self._db.transaction() as session:
-                    task = self._visible(session, viewer, task_id)
+                    task, role = self._visible(session, viewer, task_id)
                     changed = {
                         name: value
                         for name, value in values.items()
                         if _stored(name, value) != getattr(task, name)
                     }
-                    authorize(task, set(changed))
+                    authorize(task, role, set(changed))
                     # Compare-and-set: the version checked here is the one the UPDATE
                     # below requires ("WHERE version = <read>"), in one transaction.
                     preconditions.check(task.version)
                     assignee = changed.get("assigned_to")
+                    target = changed.get("project_id", task.project_id)
+                    if target is not None and ({"project_id", "assigned_to"} & set(changed)):
+                        # A project task's assignee is a member (checked here, in the
+                        # transaction), and members were verified when they joined.
+                        _check_project_target(
+                            session, viewer, target, changed.get("assigned_to", task.assigned_to),
+                            moved="project_id" in changed, field=assignee_field,
+                        )
+                        assignee = None
                     if assignee is None or assignee == checked_assignee:
                         if changed:
                             _apply(session, task, changed, viewer.user_id)
@@ -172,8 +187,13 @@ class Tasks:
             checked_assignee = assignee
         raise _conflict()
 
-    def _visible(self, session: Session, viewer: Viewer, task_id: int) -> Task:
-        return check_visible(viewer, session.get(Task, task_id), task_id)
+    def _visible(self, session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:
+        """The task if `viewer` may see it, and their role in its project (None: none)."""
+        task = session.get(Task, task_id) if task_id > 0 else None
+        role = None
+        if task is not None and task.project_id is not None:
+            role = role_of(session, task.project_id, viewer.user_id)
+        return check_visible(viewer, task, task_id, role), role
 
     def _replay(self, viewer: Viewer, request_id: str, digest: str) -> Task | None:
         with self._db.read() as session:
@@ -183,6 +203,26 @@ class Tasks:
         problem = self._directory.check_assignable(user_id)
         if problem:
             raise InvalidArgument("ASSIGNEE_INVALID", "The assignee is not valid.", fields={field: problem})
+
+
+def _check_project_target(
+    session: Session, viewer: Viewer, project_id: int, assignee: int | None, *, moved: bool = True,
+    field: str = "assigned_to",
+) -> None:
+    """A task may be put into (created in, moved to) `project_id` by who may edit its tasks
+    (NOT_FOUND / PERMISSION_DENIED), unless it is archived; its assignee must be a member.
+    The assignee's membership is held until the transaction ends (projects.role_of)."""
+    if moved:
+        view = load(session, viewer, project_id, Action.EDIT_TASKS)
+        if view.project.archived:
+            raise FailedPrecondition(
+                "PROJECT_ARCHIVED", f"Project {project_id} is archived: unarchive it to add tasks."
+            )
+    if assignee is not None and role_of(session, project_id, assignee, lock=True) is None:
+        raise InvalidArgument(
+            "ASSIGNEE_NOT_MEMBER", "The assignee must be a member of the task's project.",
+            fields={field: f"User {assignee} is not a member of project {project_id}."},
+        )
 
 
 def _stored(name: str, value: Any) -> Any:

@@ -41,6 +41,15 @@ class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
             id=request.id, username=f"user{request.id}", email_verified=self.users[request.id]
         )
 
+    def LookupUser(self, request, context):  # noqa: N802
+        """Users are called user<id> (any case)."""
+        self.calls.append({"username": request.username, "metadata": dict(context.invocation_metadata())})
+        name = request.username.lower()
+        user_id = int(name[4:]) if name.startswith("user") and name[4:].isdigit() else None
+        if user_id not in self.users:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
+        return user_service_pb2.User(id=user_id, username=f"user{user_id}", email_verified=self.users[user_id])
+
 
 @dataclass
 class RunningFake:

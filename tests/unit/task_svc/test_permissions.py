@@ -24,6 +24,7 @@ class FakeTask:
     id: int = 10
     created_by: int = CREATOR
     assigned_to: int | None = ASSIGNEE
+    project_id: int | None = None
 
 
 def viewer(user_id: int) -> Viewer:
