@@ -81,8 +81,9 @@ def decode_json(data: bytes) -> Any:
 
     The standard library's parser (C scanner) with hooks, not orjson: its depth limit is
     fixed at 1024 with no option for ours (32), it does not report duplicate names (nor
-    does msgspec), and a request body (64 KiB at most) is no hot spot: the hooks and checks
-    cost under 2x json.loads on a typical body (a few microseconds).
+    does msgspec), and a request body (64 KiB at most) is no hot spot. Measured (timeit,
+    best of 5): a 300-byte create body 9 us against json.loads' 3 us; an 18 KB body of
+    600 objects and arrays 1.0 ms against 0.15 ms (the hooks and the depth walk).
     """
     try:
         text = data.decode("utf-8")  # RFC 8259 section 8.1; json.loads would guess UTF-16/32
