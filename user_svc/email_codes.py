@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Update, delete, select, update
 from sqlalchemy.orm import Session
 
 from common.db import Database, serialize_on
@@ -150,12 +150,16 @@ class EmailCodes:
         # so it waits until the code proved the caller owns it.
         if problems := password_problems(new_password):
             raise invalid({"new_password": problems})
+        email = _checked_email(email)
+        # Hashed before the transaction, which holds the user's row (and on SQLite the
+        # database's one write lock): every try costs one hash, as a login try does.
+        password_hash = self._passwords.hash(new_password)
         with self._db.transaction() as session:
-            user = self._accept_code(session, _checked_email(email), Purpose.RESET_PASSWORD, code)
+            user = self._accept_code(session, email, Purpose.RESET_PASSWORD, code)
             if user is not None:
                 if problems := password_problems(new_password, user.username):
                     raise invalid({"new_password": problems})  # rolls back: the code stays usable
-                user.password_hash = self._passwords.hash(new_password)
+                user.password_hash = password_hash
                 sessions.revoke_all(
                     session, user.id, self._clock(), reason="password_reset",
                     access_ttl_seconds=self._access_ttl,
@@ -177,11 +181,20 @@ class EmailCodes:
         current = None if user is None else _open_code(session, user.id, purpose)
         if current is not None and self._mac.matches(current.code_mac, user.id, purpose, code):
             state = otp.CodeState(current.expires_at, current.wrong_attempts, current.closed_at is not None)
-            if state.usable(now):
-                current.closed_at = now
+            # Used up by a conditional UPDATE: it applies only while the code is still
+            # open and unburnt, so the code is accepted once whatever runs beside this
+            # (the row count says), with or without the row lock above.
+            use_up = update(OtpCode).where(
+                OtpCode.id == current.id,
+                OtpCode.closed_at.is_(None),
+                OtpCode.wrong_attempts < otp.WRONG_TRIES_PER_CODE,
+            )
+            if state.usable(now) and _changed(session, use_up.values(closed_at=now)):
                 return user
         elif current is not None:
-            current.wrong_attempts += 1
+            # Counted in SQL, so no concurrent wrong try is lost.
+            count = update(OtpCode).where(OtpCode.id == current.id)
+            _changed(session, count.values(wrong_attempts=OtpCode.wrong_attempts + 1))
         attempts.record_failure(session, attempts.code_key(purpose, email), now, keep=otp.LIFETIME)
         return None
 
@@ -191,6 +204,11 @@ def _checked_email(email: str) -> str:
     if problem := email_problem(email):
         raise invalid({"email": problem})
     return email
+
+
+def _changed(session: Session, statement: Update) -> bool:
+    """Runs an UPDATE (not reflected in loaded objects); whether it changed a row."""
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount > 0
 
 
 def _locked_user(session: Session, email: str) -> User | None:
