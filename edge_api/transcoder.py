@@ -169,6 +169,10 @@ def _set_text(message: Message, path: str, values: list[str], errors: FieldError
     for name in parents:
         message = getattr(message, name)
     field = message.DESCRIPTOR.fields_by_name[leaf_name]
+    if len(values) > 1 and not field.is_repeated:
+        # Which one counts would be a guess, as with a duplicate name in a JSON body.
+        errors.setdefault(path, []).append("given more than once")
+        return
     try:
         if field.message_type is not None and is_well_known(field.message_type):
             # A Timestamp, Duration or FieldMask is one JSON string in the JSON mapping.

@@ -106,6 +106,15 @@ def test_query_values_not_in_their_wire_form_are_field_errors(client, query, fie
     assert set(response.json["errors"]) == {field}
 
 
+def test_a_single_valued_query_parameter_given_twice_is_a_field_error(client, servicer):
+    response = client.get("/api/things/?page_size=5&page_size=50&tags=a&tags=b")
+
+    assert response.status_code == 400
+    assert response.json["errors"] == {"page_size": ["given more than once"]}
+    assert client.get("/api/things/?tags=a&tags=b").status_code == 200  # repeated fields take many
+    assert list(servicer.last.tags) == ["a", "b"]
+
+
 @pytest.mark.parametrize(
     "path",
     ["/api/things/%D9%A1/", "/api/things/007/", "/api/things/+7/", "/api/things/1_0/", "/api/things/-0/",
