@@ -1,5 +1,5 @@
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from common.settings import Settings
 
@@ -34,9 +34,12 @@ def test_production_refuses_development_fallbacks_per_service():
         settings.require_production_settings("task_svc")
 
 
-def test_a_broker_makes_the_internal_key_unnecessary():
+def test_a_broker_still_needs_the_internal_key_for_the_revocation_snapshot():
     key = "0123456789abcdef" * 2  # production refuses keys under 32 bytes
     settings = Settings(environment="production", amqp_url="amqp://broker", page_token_key=key)
+    # task_svc asks user_svc's internal GetRevocations at start (common.revocation).
+    assert settings.production_problems("task_svc") == ["INTERNAL_KEY"]
+    settings = settings.model_copy(update={"internal_key": SecretStr(key[::-1])})
     assert settings.production_problems("task_svc") == []
 
 
