@@ -111,8 +111,12 @@ def test_every_service_of_the_product_is_deployed_with_replicas() -> None:
     assert set(DEPLOYMENTS) == set(MODULES)
     for module, deployment in DEPLOYMENTS.items():
         assert (REPO / module / "__main__.py").is_file(), f"python -m {module}: no {module}/__main__.py"
-        # Stateless, and notify_svc's replicas are competing consumers of one queue.
-        assert deployment["spec"]["replicas"] >= 2, module
+        # Stateless, and notify_svc's replicas are competing consumers of one queue. Where a
+        # HorizontalPodAutoscaler scales it, the Deployment names none (autoscaling.yaml).
+        autoscalers = [h for h in k8s_resources("HorizontalPodAutoscaler")
+                       if h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]]
+        replicas = autoscalers[0]["spec"]["minReplicas"] if autoscalers else deployment["spec"]["replicas"]
+        assert replicas >= 2, module
         assert container(module)["image"] == "taskmgr", "one image (kustomization.yaml names its registry)"
 
 
