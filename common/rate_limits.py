@@ -4,7 +4,7 @@ A method's limit is the `(taskmgr.api.v1.rate_limit)` option of its contract
 ("10/minute;100/hour", the `limits` package's notation), unless the operator's
 RATE_LIMITS setting names the method ({"taskmgr.user.v1.UserService/Register":
 "100/minute"}): an office behind one address, a test rig or a load test raises it there,
-for the edge and the services at once. The edge (Flask-Limiter) answers 429 early; the
+for the edge and the services at once. The edge (edge_api.limits) answers 429 early; the
 service enforces the same limit for every caller, so calling its gRPC port directly
 gains nothing (OWASP API4:2023, unrestricted resource consumption).
 

@@ -164,7 +164,7 @@ class Settings(BaseSettings):
     @field_validator("rate_limits")
     @classmethod
     def _rate_limits_parse(cls, value: dict[str, str]) -> dict[str, str]:
-        from limits import parse_many  # Flask-Limiter's notation, checked at start
+        from limits import parse_many  # the `limits` package's notation, checked at start
 
         for method, limit in value.items():
             if "/" not in method.strip("/"):

@@ -12,14 +12,14 @@ from flask_cors import CORS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.context import client_ip_var, request_id_var
-from common.rate_limits import method_limit
+from common.rate_limits import MethodRateLimits
 from common.settings import Settings, load_settings
 from edge_api import asyncapi, openapi
 from edge_api.authn import EdgeAuthenticator
 from edge_api.backends import Backends
 from edge_api.contract import Contract
 from edge_api.errors import register_error_handlers
-from edge_api.limits import create_limiter
+from edge_api.limits import limited
 from edge_api.ops import register_ops
 from edge_api.request_head import register_request_head_rules
 from edge_api.transcoder import make_view, register_routes
@@ -72,13 +72,15 @@ def create_app(
 
     _register_request_id(app)
     register_request_head_rules(app)
-    register_ops(app, backends)  # before the limiter: its timer must see every request
-    limiter = create_limiter(app, settings.ratelimit_storage_uri)
+    register_ops(app, backends)  # first: its timer must see every request
+    rate_limits = MethodRateLimits(settings.rate_limits, settings.ratelimit_storage_uri)
     views = {}
     for route in routes:
         view = make_view(route, backends, authenticator.check)
-        limit = method_limit(route.grpc_path, settings.rate_limits)  # the operator's, else the contract's
-        views[route.endpoint] = limiter.limit(limit)(view) if limit else view
+        # The operator's limit, else the contract's; a route without one runs no limiter.
+        if rate_limits.limit_of(route.grpc_path):
+            view = limited(view, rate_limits, route.grpc_path)
+        views[route.endpoint] = view
     register_routes(app, routes, views)
     register_error_handlers(app)
     openapi.register_docs(app, openapi.build_document(routes, contract.comments))

@@ -5,6 +5,8 @@ so nothing about an endpoint is written twice."""
 
 from __future__ import annotations
 
+from functools import cache
+
 from google.api import annotations_pb2, field_behavior_pb2, http_pb2
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 
@@ -26,6 +28,7 @@ def rate_limit(method: MethodDescriptor) -> str:
     return method.GetOptions().Extensions[options_pb2.rate_limit]
 
 
+@cache  # read for every field of every reply (ETag): options are fixed per descriptor
 def http_header(field: FieldDescriptor) -> str:
     return field.GetOptions().Extensions[options_pb2.http_header]
 

@@ -8,12 +8,12 @@ has code of its own here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from werkzeug.wsgi import get_input_stream
@@ -32,7 +32,7 @@ from edge_api.json_codec import (
     decode_json,
     is_well_known,
     json_to_message,
-    message_to_json,
+    message_to_json_bytes,
     scalar_from_string,
     well_known_from_json,
 )
@@ -50,7 +50,7 @@ def make_view(route: Route, backends: Backends, authenticate: Authenticate) -> V
         reply = backends.call(route, message, grpc_metadata())
         return build_response(route, reply)
 
-    # Flask-Limiter keys a view's limits by its qualified name: make it unique per route.
+    # One name per route: profiles and tracebacks name the route's view.
     view.__name__ = view.__qualname__ = route.endpoint
     view.__doc__ = None  # flasgger must not read a docstring: the document is generated
     return view
@@ -202,9 +202,8 @@ def _set_header(
 
 def build_response(route: Route, reply: Message) -> Response:
     headers = {}
-    for field in reply.DESCRIPTOR.fields:
-        header = options.http_header(field)
-        if header and not (field.has_presence and not reply.HasField(field.name)):
+    for field, header in _header_fields(reply.DESCRIPTOR):
+        if not (field.has_presence and not reply.HasField(field.name)):
             headers[header] = _header_value(header, getattr(reply, field.name))
     try:
         preconditions.check_response(route, reply)
@@ -212,8 +211,15 @@ def build_response(route: Route, reply: Message) -> Response:
         return Response(status=304, headers=headers)  # RFC 9110 section 15.4.5: with the ETag
     if route.returns_empty:
         return Response(status=route.success_status, headers=headers)
-    body = json.dumps(message_to_json(reply))
+    body = message_to_json_bytes(reply)
     return Response(body, status=route.success_status, headers=headers, mimetype="application/json")
+
+
+@cache
+def _header_fields(descriptor: Descriptor) -> tuple[tuple[FieldDescriptor, str], ...]:
+    """The reply's fields sent as headers (`http_header`), and their headers: read from the
+    descriptor's options once per type, not on every answer."""
+    return tuple((field, header) for field in descriptor.fields if (header := options.http_header(field)))
 
 
 def _header_value(header: str, value: Any) -> str:

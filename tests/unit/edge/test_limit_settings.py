@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from common import client_ip
+from common.rate_limits import MethodRateLimits
 from common.settings import Settings
 
 CREATE = "taskmgr.edgetest.v1.ThingService/CreateThing"
@@ -40,3 +41,19 @@ def test_the_client_address_goes_with_a_mac_of_the_internal_key(make_client, ser
     metadata = servicer.last_metadata
     assert client_ip.trusted_address(metadata, settings.secret("internal_key")) == "10.0.0.7"
     assert client_ip.trusted_address(metadata, b"another key") is None
+
+
+def test_only_a_route_with_a_limit_counts_its_requests(make_client, monkeypatch):
+    counted: list[tuple[str, str]] = []
+    original = MethodRateLimits.check
+
+    def check(self, grpc_method: str, client: str) -> None:
+        counted.append((grpc_method, client))
+        original(self, grpc_method, client)
+
+    monkeypatch.setattr(MethodRateLimits, "check", check)
+    client = make_client()
+    assert client.get("/api/things/5/").status_code == 200  # GetThing: no limit, no limiter
+    assert counted == []
+    assert _creates(client, 1) == [201]
+    assert counted == [(f"/{CREATE}", "127.0.0.1")]
