@@ -52,6 +52,7 @@ class GrpcServer:
     health: health.HealthServicer
     service_names: list[str]
     _on_stop: list[Callable[[], None]] = field(default_factory=list)
+    _on_drain: list[Callable[[], None]] = field(default_factory=list)
 
     def set_serving(self, serving: bool) -> None:
         status = (
@@ -66,6 +67,11 @@ class GrpcServer:
         """Runs after the server has stopped (close pools, stop background threads)."""
         self._on_stop.append(callback)
 
+    def on_drain(self, callback: Callable[[], None]) -> None:
+        """Runs as soon as stopping begins: ends long-lived server streams, which would
+        otherwise hold the shutdown for the whole grace."""
+        self._on_drain.append(callback)
+
     def start(self) -> GrpcServer:
         self.server.start()
         self.set_serving(True)
@@ -77,6 +83,8 @@ class GrpcServer:
         `grace` seconds. Calls still queued in gRPC's core when it stops are answered
         CANCELLED by the core; the drain keeps those to late arrivals."""
         self.health.enter_graceful_shutdown()
+        for callback in self._on_drain:
+            callback()
         if drain > 0:
             time.sleep(drain)
         self.server.stop(grace).wait()

@@ -4,19 +4,24 @@ whatever else is wrong with it (rest-contract.md, "Authentication comes first"; 
 stranger learns nothing about the validation rules of what they may not call).
 
 The token is verified exactly as the services verify it (common.auth: user_svc's JWKS,
-pinned algorithms, issuer and audience). The service verifies it again, as it trusts no
+pinned algorithms, issuer and audience, and the revocations user_svc publishes: a revoked
+token is 401 TOKEN_REVOKED here already). The service verifies it again, as it trusts no
 caller; both remember verified tokens until they expire, so the second check is a lookup.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
+from collections.abc import Callable
 
 from flask import request
 from werkzeug.exceptions import ServiceUnavailable
 
 from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
 from common.errors import Unauthenticated, Unavailable
+from common.revocation import Feed, RevocationState, start_feed
 from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.contract import Route
@@ -24,8 +29,9 @@ from edge_api.errors import EdgeProblem
 
 
 class EdgeAuthenticator:
-    def __init__(self, verifier: TokenVerifier):
+    def __init__(self, verifier: TokenVerifier, revocations: _ProcessRevocations | None = None):
         self._verifier = verifier
+        self._revocations = revocations
 
     @classmethod
     def from_user_svc(cls, backends: Backends, settings: Settings) -> EdgeAuthenticator:
@@ -34,7 +40,11 @@ class EdgeAuthenticator:
             return jwks_from_user_svc(backends.channel("user"), settings.grpc_call_deadline)()
 
         keys = JwksCache(fetch, min_interval=settings.jwks_refresh_min_interval_seconds)
-        return cls(TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience))
+        revocations = _ProcessRevocations(
+            lambda state: start_feed(state, lambda: backends.channel("user"), settings)
+        )
+        verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        return cls(verifier, revocations)
 
     @classmethod
     def header_only(cls) -> EdgeAuthenticator:
@@ -49,12 +59,35 @@ class EdgeAuthenticator:
         if route.public:
             return
         try:
+            if self._revocations is not None:
+                self._verifier.revocations = self._revocations.state()
             self._verifier.verify_authorization(request.headers.get("Authorization"))
         except Unauthenticated as error:
             raise EdgeProblem(401, error.message, error.reason) from None
         except Unavailable as error:  # user_svc's keys out of reach: a dependency away
             retry_after = math.ceil(error.retry_after or 1)
             raise ServiceUnavailable(error.message, retry_after=retry_after) from None
+
+
+class _ProcessRevocations:
+    """The revocations this process has learned, its feed started on first use: granian
+    forks its workers after the app is built, and a feed's thread and channel do not
+    survive a fork (edge_api.backends opens channels the same way)."""
+
+    def __init__(self, start: Callable[[RevocationState], Feed]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._state = RevocationState()
+
+    def state(self) -> RevocationState:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    state = RevocationState()
+                    self._start(state)
+                    self._state, self._pid = state, os.getpid()
+        return self._state
 
 
 class _ShapeOnly:

@@ -126,6 +126,7 @@ class Broadcaster:
         self._since = utcnow()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
+        self._streams_ended = threading.Event()
         self._thread = threading.Thread(target=self._run, name="revocations-log", daemon=True)
         self._next_prune = utcnow()
 
@@ -141,6 +142,14 @@ class Broadcaster:
         self._thread.start()
         return self
 
+    def end_streams(self) -> None:
+        """Ends the open streams and refuses new ones (UNAVAILABLE: the watchers reconnect,
+        to another replica); this process's own state is still followed until `stop`."""
+        self._streams_ended.set()
+        with self._lock:
+            for watcher in self._watchers:
+                watcher.put(None)
+
     def stop(self) -> None:
         from sqlalchemy import event
 
@@ -149,9 +158,7 @@ class Broadcaster:
         self._stopping.set()
         self._wakeup.set()
         self._thread.join(5)
-        with self._lock:
-            for watcher in self._watchers:
-                watcher.put(None)
+        self.end_streams()
 
     def snapshot(self) -> pb.Revocations:
         """Every revocation not yet expired."""
@@ -163,16 +170,18 @@ class Broadcaster:
 
     def watch(self, is_active) -> Iterator[pb.Revocations]:  # noqa: ANN001 (Callable[[], bool])
         """A snapshot, then each new revocation, while `is_active()`."""
-        from common.errors import ResourceExhausted
+        from common.errors import ResourceExhausted, Unavailable
 
         inbox: queue.SimpleQueue[pb.Revocations | None] = queue.SimpleQueue()
         with self._lock:
+            if self._streams_ended.is_set():
+                raise Unavailable("SHUTTING_DOWN", "This server is stopping.", retry_after=1)
             if len(self._watchers) >= self.max_watchers:
                 raise ResourceExhausted("TOO_MANY_WATCHERS", "Too many revocation streams.", retry_after=1)
             self._watchers.add(inbox)  # before the snapshot: nothing falls between
         try:
             yield self.snapshot()
-            while is_active() and not self._stopping.is_set():
+            while is_active() and not self._streams_ended.is_set():
                 try:
                     message = inbox.get(timeout=1.0)
                 except queue.Empty:

@@ -126,6 +126,7 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
     )
     server.on_stop(domain.database.dispose)
     server.on_stop(broadcaster.stop)
+    server.on_drain(broadcaster.end_streams)
     server.on_stop(CodeDispatcher(domain.codes).start().stop)  # stops before dispose
     # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(domain.database, Outbox, settings).stop)

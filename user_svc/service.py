@@ -9,7 +9,7 @@ from google.protobuf import empty_pb2, struct_pb2
 
 from common.auth import Claims
 from common.context import claims_var, client_ip_var
-from common.errors import ResourceExhausted
+from common.errors import ResourceExhausted, Unavailable
 from common.protoconv import to_timestamp
 from taskmgr.user.v1 import user_service_pb2 as pb
 from taskmgr.user.v1 import user_service_pb2_grpc
@@ -124,8 +124,8 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         assert self._broadcaster is not None, "wired by user_svc.server"
         try:
             yield from self._broadcaster.watch(context.is_active)
-        except ResourceExhausted as error:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, error.message)
+        except (ResourceExhausted, Unavailable) as error:
+            context.abort(error.code, error.message)
 
     def GetJwks(self, request: pb.GetJwksRequest, context) -> pb.Jwks:  # noqa: ANN001
         keys = []
