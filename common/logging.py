@@ -1,6 +1,8 @@
 """One JSON log schema for every service: timestamp, severity, name, message, request_id.
 
 Nothing secret is ever passed to a logger: no passwords, codes, tokens or headers.
+Records are serialized by orjson (python-json-logger's OrjsonFormatter): the access log
+writes one per request at INFO, and the standard library's json costs a third more.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from common.context import request_id_var
 
@@ -23,7 +25,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
-        JsonFormatter(
+        OrjsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"asctime": "timestamp", "levelname": "severity"},
             static_fields={"service": service_name},

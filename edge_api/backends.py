@@ -43,21 +43,27 @@ class Backends:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._channels: dict[str, grpc.Channel] = {}
+        # (pid, gRPC path) -> the method's callable on that process's channel: made once,
+        # not on every request.
+        self._methods: dict[tuple[int, str], grpc.UnaryUnaryMultiCallable] = {}
 
     def channel(self, name: str) -> grpc.Channel:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's channels are unusable
-                self._pid, self._channels = os.getpid(), {}
+                self._pid, self._channels, self._methods = os.getpid(), {}, {}
             if name not in self._channels:
                 self._channels[name] = self._injected.get(name) or make_channel(self._addresses[name])
             return self._channels[name]
 
     def call(self, route: Route, request: Message, metadata: Sequence[tuple[str, str]]) -> Message:
-        method = self.channel(route.backend).unary_unary(
-            route.grpc_path,
-            request_serializer=type(request).SerializeToString,
-            response_deserializer=route.response_class.FromString,
-        )
+        method = self._methods.get((os.getpid(), route.grpc_path))
+        if method is None:
+            method = self.channel(route.backend).unary_unary(
+                route.grpc_path,
+                request_serializer=route.request_class.SerializeToString,
+                response_deserializer=route.response_class.FromString,
+            )
+            self._methods[os.getpid(), route.grpc_path] = method
         return method(request, timeout=self.deadline, metadata=metadata)
 
     def unhealthy(self) -> dict[str, str]:
