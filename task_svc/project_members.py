@@ -4,6 +4,9 @@
   leave (remove themselves). The role rules are task_svc.memberships'.
 - A member is a user with a verified email, named by id or by username; user_svc is
   asked outside the writing transaction (on SQLite that holds the one write lock).
+- Membership changes are changes of the project: each increases the project's version
+  (its ETag), and If-Match / If-None-Match are checked against it in the writing
+  transaction, whose UPDATE requires it (compare-and-set).
 - The last owner can be neither demoted nor removed: the owners are counted and the
   change made while the project's memberships are serialized (common.db.serialize_on),
   so two owners demoting each other at once cannot leave none.
@@ -23,10 +26,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from common.db import Database, serialize_on, utcnow
 from common.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, invalid
 from common.paging import PageTokens
+from common.preconditions import NONE, Preconditions
 from task_svc import events
 from task_svc.assignees import UserDirectory
 from task_svc.memberships import DEFAULT_ROLE, Action, Role, check_keeps_an_owner
-from task_svc.models import ProjectMember, Task
+from task_svc.models import Project, ProjectMember, Task
 from task_svc.permissions import Viewer
 from task_svc.projects import load
 
@@ -56,7 +60,8 @@ class Members:
         return rows[:size], token
 
     def add(
-        self, viewer: Viewer, project_id: int, user_id: int | None, username: str, role: Role | None
+        self, viewer: Viewer, project_id: int, user_id: int | None, username: str, role: Role | None,
+        preconditions: Preconditions = NONE,
     ) -> ProjectMember:
         """Adds the user named by `user_id` or `username` (exactly one) with `role`
         (default member)."""
@@ -68,6 +73,7 @@ class Members:
         try:
             with self._db.transaction() as session:
                 view = load(session, viewer, project_id, Action.MANAGE)
+                preconditions.check(view.project.version)
                 if session.get(ProjectMember, (project_id, user_id)) is not None:
                     raise _exists(user_id)
                 member = ProjectMember(
@@ -76,34 +82,49 @@ class Members:
                 )
                 session.add(member)
                 session.flush()  # a concurrent add of the same user fails here (primary key)
+                _changed(session, view.project)
                 events.member_added(session, view.project, user_id, member.role, viewer.user_id)
             return member
         except IntegrityError as exc:
             raise _exists(user_id) from exc
+        except StaleDataError as exc:
+            raise _conflict() from exc
 
-    def change_role(self, viewer: Viewer, project_id: int, user_id: int, role: Role) -> ProjectMember:
-        with self._db.transaction() as session:
-            load(session, viewer, project_id, Action.MANAGE)
-            member = _member(session, project_id, user_id)
-            check_keeps_an_owner(_owners(session, project_id), user_id, role)
-            member.role = role.value
-        return member
+    def change_role(
+        self, viewer: Viewer, project_id: int, user_id: int, role: Role, preconditions: Preconditions = NONE
+    ) -> ProjectMember:
+        try:
+            with self._db.transaction() as session:
+                view = load(session, viewer, project_id, Action.MANAGE)
+                preconditions.check(view.project.version)
+                member = _member(session, project_id, user_id)
+                check_keeps_an_owner(_owners(session, project_id), user_id, role)
+                if member.role != role.value:
+                    member.role = role.value
+                    _changed(session, view.project)
+            return member
+        except StaleDataError as exc:
+            raise _conflict() from exc
 
-    def remove(self, viewer: Viewer, project_id: int, user_id: int) -> None:
+    def remove(
+        self, viewer: Viewer, project_id: int, user_id: int, preconditions: Preconditions = NONE
+    ) -> None:
         """Removes `user_id` (owners), or the caller leaves (their own id)."""
         action = Action.LEAVE if user_id == viewer.user_id else Action.MANAGE
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
-                    load(session, viewer, project_id, action)
+                    view = load(session, viewer, project_id, action)
+                    preconditions.check(view.project.version)
                     member = _member(session, project_id, user_id)
                     check_keeps_an_owner(_owners(session, project_id), user_id, None)
                     session.delete(member)
                     _unassign(session, project_id, user_id, viewer.user_id)
+                    _changed(session, view.project)
                 return
             except StaleDataError:
-                continue  # one of their tasks changed meanwhile: count and unassign again
-        raise Aborted("CONCURRENT_UPDATE", "The project is being changed by someone else; try again.")
+                continue  # the project or one of their tasks changed meanwhile: all again
+        raise _conflict()
 
     def _verified_user(self, user_id: int | None, username: str) -> int:
         if user_id is not None:
@@ -141,6 +162,16 @@ def _unassign(session: Session, project_id: int, user_id: int, actor: int) -> No
         task.updated_at = utcnow()
         session.flush()  # the version check: StaleDataError if the task changed meanwhile
         events.task_assigned(session, task, actor, previous_assignee=user_id)
+
+
+def _changed(session: Session, project: Project) -> None:
+    """The project's version increases (StaleDataError if it changed meanwhile)."""
+    project.updated_at = utcnow()
+    session.flush()
+
+
+def _conflict() -> Aborted:
+    return Aborted("CONCURRENT_UPDATE", "The project is being changed by someone else; try again.")
 
 
 def _exists(user_id: int) -> AlreadyExists:

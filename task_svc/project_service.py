@@ -69,15 +69,22 @@ class ProjectServicer(project_service_pb2_grpc.ProjectServiceServicer):
     def AddMember(self, request: pb.AddMemberRequest, context) -> pb.Member:  # noqa: ANN001, N802
         user_id = request.user_id if request.HasField("user_id") else None
         role = _ROLES.get(request.role)
-        return _member(self._members.add(_viewer(), request.project_id, user_id, request.username, role))
+        preconditions = Preconditions.from_request(request)
+        return _member(
+            self._members.add(_viewer(), request.project_id, user_id, request.username, role, preconditions)
+        )
 
     def UpdateMember(self, request: pb.UpdateMemberRequest, context) -> pb.Member:  # noqa: ANN001, N802
         # The contract refuses an unspecified or unknown role before this runs.
         role = _ROLES[request.role]
-        return _member(self._members.change_role(_viewer(), request.project_id, request.user_id, role))
+        preconditions = Preconditions.from_request(request)
+        return _member(
+            self._members.change_role(_viewer(), request.project_id, request.user_id, role, preconditions)
+        )
 
     def RemoveMember(self, request: pb.RemoveMemberRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
-        self._members.remove(_viewer(), request.project_id, request.user_id)
+        preconditions = Preconditions.from_request(request)
+        self._members.remove(_viewer(), request.project_id, request.user_id, preconditions)
         return empty_pb2.Empty()
 
 

@@ -396,3 +396,30 @@ def test_projects_and_members_page(projects, as_user) -> None:
     )
     assert [m.user_id for m in [*first.results, *rest.results]] == [ALICE, BOB, CAROL, STAFF]
     assert not rest.next_page_token
+
+
+def test_membership_changes_are_changes_of_the_project_and_honour_if_match(projects, as_user, team) -> None:
+    before = projects.GetProject(ppb.GetProjectRequest(id=team.id), metadata=as_user(ALICE)).version
+    stale = VersionMatch(versions=[before - 1])
+    for call, request in [
+        (projects.AddMember, ppb.AddMemberRequest(project_id=team.id, user_id=STAFF, if_match=stale)),
+        (
+            projects.UpdateMember,
+            ppb.UpdateMemberRequest(project_id=team.id, user_id=BOB, role=VIEWER, if_match=stale),
+        ),
+        (projects.RemoveMember, ppb.RemoveMemberRequest(project_id=team.id, user_id=BOB, if_match=stale)),
+    ]:
+        assert failure(call, request, metadata=as_user(ALICE)) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "VERSION_MISMATCH",
+        )
+    current = VersionMatch(versions=[before])
+    projects.AddMember(
+        ppb.AddMemberRequest(project_id=team.id, user_id=STAFF, if_match=current), metadata=as_user(ALICE)
+    )
+    after = projects.GetProject(ppb.GetProjectRequest(id=team.id), metadata=as_user(ALICE)).version
+    assert after == before + 1
+    projects.RemoveMember(ppb.RemoveMemberRequest(project_id=team.id, user_id=STAFF), metadata=as_user(STAFF))
+    assert (
+        projects.GetProject(ppb.GetProjectRequest(id=team.id), metadata=as_user(ALICE)).version == after + 1
+    )
