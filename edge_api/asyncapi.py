@@ -184,7 +184,9 @@ def build_document(
             "title": "taskmgr events",
             "version": EVENTS_PACKAGE.rsplit(".", 1)[-1],
             "description": "Generated from the proto contracts in protos/taskmgr/events/. "
-                           + comments.get(ENVELOPE.full_name, ""),
+                           + comments.get(ENVELOPE.full_name, "")
+                           + " With no broker configured (AMQP_URL empty) the producers' relays hand "
+                           "the same envelopes to notify_svc over gRPC instead.",
         },
         "defaultContentType": CONTENT_TYPE,
         "channels": channels,
