@@ -200,11 +200,13 @@ def build_document(
 
 def _message(event: EventType, schemas: Schemas, comments: dict[str, str]) -> dict[str, Any]:
     description = comments.get(event.payload.full_name, "")
+    # The comment after its leading type ("taskmgr.user.otp_requested: a code to email. ...").
+    said = description.removeprefix(event.type).lstrip(":").strip()
     payload_ref = schemas.ref(event.payload)
     return {
         "name": event.type,
         "title": event.payload.name,
-        "summary": description.split(". ")[0].rstrip("."),
+        "summary": said.split(". ")[0].rstrip(".") or f"A {event.type} event.",
         "description": description,
         "contentType": CONTENT_TYPE,
         "headers": _headers(event, comments),

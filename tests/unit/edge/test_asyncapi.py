@@ -173,6 +173,7 @@ def test_a_new_event_message_appears_with_no_code(widget_file):
     assert document["operations"]["publish.widget.polished"]["action"] == "send"
     message = document["components"]["messages"]["WidgetPolished"]
     assert message["description"] == "taskmgr.widget.polished: a widget was polished."
+    assert message["summary"] == "a widget was polished"
     assert message["headers"]["properties"]["type"]["const"] == "taskmgr.widget.polished"
     assert {"$ref": "#/components/messages/WidgetPolished"} in document["channels"]["notify_svc.events"][
         "messages"
