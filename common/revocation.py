@@ -20,7 +20,8 @@ Delivery, to every process of every service (each keeps its own state):
 - RabbitMQ (`AMQP_URL`): `AmqpRevocationFeed`, an exclusive auto-delete queue per process
   bound to the two routing keys on the topic exchange: a fan-out, where notify_svc's
   consumers compete for one queue.
-- No broker: `WatchRevocationsFeed`, user_svc's server-streaming `WatchRevocations`. An
+- No broker (and always at the edge, which must not reach the broker):
+  `WatchRevocationsFeed`, user_svc's server-streaming `WatchRevocations`. An
   open stream costs nothing while idle and brings a revocation as soon as user_svc sees
   it; polling `GetRevocations` would trade latency against load (processes x polls/s,
   each a query).
@@ -60,7 +61,7 @@ SESSIONS_ENDED = "taskmgr.user.sessions_ended"
 ROUTING_KEYS = (routing_key(SESSION_REVOKED), routing_key(SESSIONS_ENDED))
 # How long a call waits for a verifier's first snapshot (a service just started) before
 # it is answered UNAVAILABLE.
-READY_WAIT_SECONDS = 5.0
+READY_WAIT_SECONDS = 2.0
 _PRUNE_EVERY_SECONDS = 10.0
 
 

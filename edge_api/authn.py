@@ -21,7 +21,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
 from common.errors import Unauthenticated, Unavailable
-from common.revocation import Feed, RevocationState, start_feed
+from common.revocation import Feed, RevocationState, WatchRevocationsFeed
 from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.contract import Route
@@ -40,8 +40,11 @@ class EdgeAuthenticator:
             return jwks_from_user_svc(backends.channel("user"), settings.grpc_call_deadline)()
 
         keys = JwksCache(fetch, min_interval=settings.jwks_refresh_min_interval_seconds)
+        # Always user_svc's stream, never the broker: the edge talks to user_svc anyway,
+        # and only the services may reach RabbitMQ (the NetworkPolicies say so).
+        internal_key = settings.secret("internal_key")
         revocations = _ProcessRevocations(
-            lambda state: start_feed(state, lambda: backends.channel("user"), settings)
+            lambda state: WatchRevocationsFeed(state, lambda: backends.channel("user"), internal_key).start()
         )
         verifier = TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         return cls(verifier, revocations)
