@@ -141,7 +141,7 @@ def start_services(processes: Processes, databases: dict[str, str], var_dir: Pat
         **os.environ,
         "ENVIRONMENT": "development",
         "VAR_DIR": str(var_dir),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # perf_vs_floor: the default, INFO
         **{f"{s.upper()}_DATABASE_URL": url for s, url in databases.items()},
         **{f"{s.upper()}_PORT": str(port) for s, port in ports.items()},
         **{f"{s.upper()}_ADDR": f"127.0.0.1:{port}" for s, port in ports.items()},

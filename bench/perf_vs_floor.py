@@ -294,7 +294,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--processes", default="1", help="processes per gRPC service, e.g. 1,2")
     parser.add_argument("--paths", default="list,get,create")
-    parser.add_argument("--profile", action="store_true", help="py-spy under the list load at the end")
+    parser.add_argument("--log-level", default="INFO", help="taskmgr's LOG_LEVEL (INFO: as it ships)")
+    parser.add_argument(
+        "--profile", metavar="PATH", nargs="?", const="list", choices=["list", "get", "create"],
+        help="py-spy under the load of PATH (default list) at the end",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.floor is None or not (args.floor / "serve").exists():
         sys.exit("--floor DIR (or BENCH_FLOOR_DIR): the floor's directory, with its serve script")
@@ -309,6 +313,7 @@ def main() -> None:
             processes = Processes(work)
             env_before = dict(os.environ)
             os.environ.update({f"{s.upper()}_PROCESSES": str(count) for s in _SERVICES})
+            os.environ["BENCH_LOG_LEVEL"] = args.log_level
             try:
                 with temporary_databases(*_SERVICES) as databases:
                     try:
@@ -322,7 +327,7 @@ def main() -> None:
                         chosen = {name: paths[name] for name in args.paths.split(",")}
                         compare(floor, floor_url, taskmgr, chosen, args.rounds, args.seconds)
                         if args.profile:
-                            profile(stack, *paths["list"], args.seconds, work)
+                            profile(stack, *paths[args.profile], args.seconds, work)
                     finally:
                         processes.stop_all()
             finally:
