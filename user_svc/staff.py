@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from common.db import utcnow
 from user_svc import events
@@ -36,15 +37,20 @@ def create_staff(domain: Domain, username: str, email: str, ask_password: Callab
     if problems := password_problems(password, username):
         raise StaffError("password: " + " ".join(problems))
     password_hash = domain.passwords.hash(password)
-    with domain.database.transaction() as session:
-        if session.scalar(select(User.id).where(User.email == email)) is not None:
-            raise StaffError(f"{email} belongs to another user")
-        user = User(
-            username=username, email=email, password_hash=password_hash, email_verified=True,
-            is_staff=True, first_name="", last_name="", date_joined=utcnow(),
-        )
-        session.add(user)
-        session.flush()
-        events.registered(session, user)
-        events.verified(session, user)
-        return f"created staff user {username!r} (id {user.id})"
+    try:
+        with domain.database.transaction() as session:
+            if session.scalar(select(User.id).where(User.email == email)) is not None:
+                raise StaffError(f"{email} belongs to another user")
+            user = User(
+                username=username, email=email, password_hash=password_hash, email_verified=True,
+                is_staff=True, first_name="", last_name="", date_joined=utcnow(),
+            )
+            session.add(user)
+            session.flush()
+            events.registered(session, user)
+            events.verified(session, user)
+            return f"created staff user {username!r} (id {user.id})"
+    except IntegrityError:
+        # Registered by someone else between the checks and the insert (the unique
+        # constraints decide): nothing was written.
+        raise StaffError(f"{username!r} or {email} was registered meanwhile; run the command again") from None

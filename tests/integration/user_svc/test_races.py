@@ -8,6 +8,7 @@ import time
 import uuid
 
 import grpc
+import pytest
 from sqlalchemy import select
 
 from taskmgr.user.v1 import user_service_pb2 as pb
@@ -16,6 +17,8 @@ from tests.support.parallel import at_once, failed, succeeded
 from user_svc.backoff import PAIR
 from user_svc.models import OtpCode
 from user_svc.otp import WRONG_TRIES_PER_CODE
+from user_svc.server import build_domain
+from user_svc.staff import StaffError, create_staff
 
 PARALLEL = 20
 # A code that is wrong, used or burnt; or (where a rule bounds guesses per address) 429.
@@ -118,3 +121,20 @@ def test_parallel_wrong_logins_are_judged_no_more_than_the_backoff_allows(client
     # check at once. (SERVER_BUSY: shed before hashing, judged neither.)
     assert set(reasons) <= {"INVALID_CREDENTIALS", "TOO_MANY_LOGIN_ATTEMPTS", "SERVER_BUSY"}
     assert 1 <= reasons.count("INVALID_CREDENTIALS") <= PAIR.free_failures
+
+
+def test_create_staff_of_a_name_registered_meanwhile_says_so(svc, client) -> None:
+    # The command checks the name, asks for the password (the operator types for a
+    # while), then inserts: a sign-up in between is refused by the unique constraint.
+    name = f"staff{uuid.uuid4().hex[:6]}"
+    domain = build_domain(svc.settings)
+
+    def password_while_someone_registers() -> str:
+        client.register(name)
+        return "a strong staff password 42"
+
+    try:
+        with pytest.raises(StaffError, match="registered meanwhile"):
+            create_staff(domain, name, f"{name}.staff@example.com", password_while_someone_registers)
+    finally:
+        domain.database.dispose()
