@@ -5,6 +5,7 @@ is one snapshot, and `serialize_on` orders check-then-acts that have no row to l
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +13,16 @@ import pytest
 from sqlalchemy import column, table, text, update
 
 from common.db import Database, migrate, serialize_on
+from common.relay import OutboxRelay
+from tests.integration.events.producer import (
+    ProducerOutbox,
+    pending,
+    producer_database,
+    record,
+    user_registered,
+)
 from tests.support.engines import ENGINES, database_url
+from tests.support.local import wait_for
 
 REPO = Path(__file__).resolve().parents[3]
 THREADS = 12
@@ -110,3 +120,38 @@ def test_a_write_in_a_read_is_refused_on_both_engines(database: Database) -> Non
         session.execute(update(table("counter", column("n"))).values(n=99))
     with database.read() as session:
         assert session.execute(text("SELECT n FROM counter")).scalar() == 0
+
+
+class SlowTransport:
+    """Takes `seconds` to deliver each batch (a broker or notify_svc that is slow)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.delivering = threading.Event()
+        self.delivered: list[str] = []
+
+    def deliver(self, events):  # noqa: ANN001, ANN201
+        self.delivering.set()
+        time.sleep(self.seconds)
+        self.delivered += [event.id for event in events]
+        return [True] * len(events)
+
+    def close(self) -> None:
+        pass
+
+
+def test_on_sqlite_a_slow_delivery_of_the_outbox_holds_up_no_write(tmp_path) -> None:
+    database = producer_database(f"sqlite:///{tmp_path / 'producer.db'}")
+    transport = SlowTransport(1.5)
+    relay = OutboxRelay(database, ProducerOutbox, transport, poll_interval=60.0).start()
+    try:
+        [first] = record(database, [user_registered(1)])
+        assert transport.delivering.wait(5)
+        started = time.monotonic()
+        record(database, [user_registered(2)])  # a request's write, while the relay delivers
+        assert time.monotonic() - started < 1.0
+        wait_for(lambda: pending(database) == 0)
+        assert transport.delivered[0] == first.id
+    finally:
+        relay.stop()
+        database.dispose()
