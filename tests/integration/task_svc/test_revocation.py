@@ -130,3 +130,40 @@ def test_a_task_svc_started_later_learns_the_revocations_before_it_serves(stack:
             assert (error.code(), reason(error)) == (grpc.StatusCode.UNAUTHENTICATED, "TOKEN_REVOKED")
     finally:
         late.stop(0)
+
+
+def test_revocations_missed_while_user_svc_was_away_are_learned_on_reconnect(request, tmp_path) -> None:  # noqa: ANN001
+    """No broker: the stream breaks when user_svc stops; a logout served meanwhile by
+    another replica reaches task_svc in the snapshot of its next stream."""
+    from tests.support.local import free_port
+
+    port = free_port()
+    settings = Settings(
+        environment="test", var_dir=tmp_path,
+        user_svc_database_url=database_url(request, "postgresql", tmp_path, "user_svc"),
+        task_svc_database_url=database_url(request, "postgresql", tmp_path, "task_svc"),
+        argon2_time_cost=1, argon2_memory_cost_kib=1024, argon2_parallelism=1, grpc_call_deadline=2.0,
+        notify_svc_addr="127.0.0.1:1", user_svc_addr=f"127.0.0.1:{port}",
+    )
+    first = build_user_svc(settings, port).start()
+    task_svc = build_task_svc(settings, 0).start()
+    other = build_user_svc(settings, 0).start()
+    user_db = Database(settings.user_svc_database_url, pool_size=1)
+    stops = [user_db.dispose, lambda: other.stop(0), lambda: task_svc.stop(0)]
+    try:
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{other.port}") as other_channel,
+            grpc.insecure_channel(f"127.0.0.1:{task_svc.port}") as task_channel,
+        ):
+            users = Client(other_channel, Outboxes(user_db), settings.secret("internal_key"))
+            tasks = task_service_pb2_grpc.TaskServiceStub(task_channel)
+            _, login = signed_in(users)
+            tasks.ListTasks(pb.ListTasksRequest(), metadata=bearer(login.access))
+            first.stop(0)  # task_svc's stream breaks
+            users.stub.RevokeToken(upb.RevokeTokenRequest(refresh=login.refresh))
+            second = build_user_svc(settings, port).start()  # user_svc is back on its address
+            stops.append(lambda: second.stop(0))
+            assert seconds_until_refused(tasks, login.access) < 3.0
+    finally:
+        for stop in reversed(stops):
+            stop()
