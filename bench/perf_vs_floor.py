@@ -73,13 +73,15 @@ class Run:
     cpu_ms: float  # per request: every process of the system and its PostgreSQL backends
     split: dict[str, float]  # the same per process name (root process and descendants)
     errors: int  # non-2xx answers and socket errors
+    busiest_worker: float = 0.0  # the busiest HTTP worker's share of the workers' CPU (0.5: even over 2)
 
     def line(self) -> str:
         bad = f"  ({self.errors} errors!)" if self.errors else ""
         parts = " ".join(f"{name} {ms:.2f}" for name, ms in self.split.items())
         return (
             f"  {self.system:<8} {self.path:<10} {self.rps:>7.0f} req/s  p50 {self.p50_ms:>6.2f} ms"
-            f"  p99 {self.p99_ms:>6.2f} ms  CPU {self.cpu_ms:>5.2f} ms/req ({parts}){bad}"
+            f"  p99 {self.p99_ms:>6.2f} ms  CPU {self.cpu_ms:>5.2f} ms/req ({parts})"
+            f"  busiest worker {self.busiest_worker:.2f}{bad}"
         )
 
 
@@ -135,6 +137,20 @@ def _backend_pids(client_ports: set[int]) -> list[int]:
         return [row.pid for row in rows]
 
 
+def _busiest_worker(system: System, before: dict, after: dict) -> float:
+    """The busiest HTTP worker's share of the CPU of the HTTP workers (the children of the
+    system's HTTP server process: granian's workers)."""
+    server = system.roots.get("edge_api") or system.roots.get("floor")
+    try:
+        children = psutil.Process(server).children()
+        # The floor's own gRPC backend is a child of its server script too.
+        workers = {child.pid for child in children if "grpc_db_server" not in " ".join(child.cmdline())}
+    except psutil.Error:
+        return 0.0
+    used = [seconds - before.get(key, 0.0) for key, seconds in after.items() if key[1] in workers]
+    return max(used) / sum(used) if sum(used) > 0 else 0.0
+
+
 def _used(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> dict[str, float]:
     """CPU seconds per name between two readings. A process that started in between
     counts whole; one that ended in between is lost (rare: pools keep their connections)."""
@@ -172,9 +188,11 @@ def measure(system: System, label: str, url: str, script: str, seconds: int) -> 
     wrk(url, script, 2)  # warm-up: connections, pools, caches, prepared statements
     before = system.cpu()
     rps, p50, p99, requests, errors = wrk(url, script, seconds)
-    used = _used(before, system.cpu())
+    after = system.cpu()
+    used = _used(before, after)
     split = {name: 1000 * seconds / max(requests, 1) for name, seconds in used.items()}
-    return Run(system.name, label, rps, p50, p99, sum(split.values()), split, errors)
+    busiest = _busiest_worker(system, before, after)
+    return Run(system.name, label, rps, p50, p99, sum(split.values()), split, errors, busiest)
 
 
 def start_floor(floor_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
