@@ -1,6 +1,6 @@
 """README.md's walkthroughs, run as written against the product started like `make run`.
 
-Every command of the "Walkthrough (REST)" and "Walkthrough (gRPC" sections runs in bash
+Every command of the "Walkthrough (REST)", "(working as a team)" and "(gRPC" sections runs in bash
 (curl, jq, grpcurl), in order, with only the ports and the emailed code swapped in. Each
 REST step must answer the status its comment promises (2xx when it promises none) and
 what a reader is shown to expect; a command this test has no expectation for fails it,
@@ -50,6 +50,28 @@ REST_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] 
     ("GET", "/api/logs/"): (200, lambda o: isinstance(_json(o)["results"], list)),
 }
 
+def _names(outcome: readme.Outcome) -> list[str]:
+    return [user["username"] for user in _json(outcome)["results"]]
+
+
+# "Working as a team": Bob joins Alice's project and works on its task.
+TEAM_EMAIL = "bob@example.com"
+TEAM_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] = {
+    ("POST", "/api/users/register/"): (201, lambda o: _json(o)["username"] == "bob"),
+    ("POST", "/api/users/verify_otp/"): (200, lambda o: "verified" in _json(o)["detail"]),
+    ("POST", "/api/token/"): (200, lambda o: o.stdout.startswith("eyJ")),
+    ("POST", "/api/projects/"): (201, lambda o: o.stdout.isdigit()),  # PROJECT=$(... | jq -r .id)
+    ("GET", "/api/users/list_users/"): (200, lambda o: _names(o) == ["bob"]),
+    ("POST", "/api/projects/$PROJECT/members/"): (
+        201,
+        lambda o: _json(o)["user_id"] == 2 and _json(o)["role"] == "member",
+    ),
+    ("POST", "/api/tasks/"): (201, lambda o: o.stdout.isdigit()),  # TASK=$(... | jq -r .id)
+    ("POST", "/api/tasks/$TASK/assign/"): (200, lambda o: _json(o)["assigned_to"] == 2),
+    ("GET", "/api/tasks/"): (200, lambda o: [t["title"] for t in _json(o)["results"]] == ["Pick the fonts"]),
+    ("PATCH", "/api/tasks/$TASK/"): (200, lambda o: _json(o)["status"] == "in_progress"),
+}
+
 # The gRPC walkthrough prints no status: what each command's output must contain.
 GRPC_STEPS: dict[str, Callable[[str], bool]] = {
     " list": lambda out: {"taskmgr.user.v1.UserService", "grpc.health.v1.Health"} <= set(out.split()),
@@ -82,6 +104,24 @@ def test_rest_walkthrough(process_stack: ProcessStack, shell_variables: dict[str
         code = process_stack.verification_code(README_EMAIL) if readme.EXAMPLE_CODE in command.text else None
         outcome = readme.run(readme.for_stack(command, process_stack, code), shell_variables)
         status, shows = REST_STEPS[(command.method, command.path)]
+        where = f"README step `{command.text}` ({command.note!r}) answered {outcome.status}: {outcome.stdout}"
+        assert outcome.status == status, where
+        if command.documented_status is not None:
+            assert outcome.status == command.documented_status, where
+        assert shows(outcome), where
+        if command.assigns:
+            shell_variables[command.assigns] = outcome.stdout
+
+
+def test_team_walkthrough(process_stack: ProcessStack, shell_variables: dict[str, str]):
+    assert "ACCESS" in shell_variables, "runs after the REST walkthrough, whose token it uses"
+    commands = _commands("Walkthrough (working as a team)")
+    steps = [(command.method, command.path) for command in commands]
+    assert set(steps) == set(TEAM_STEPS), "README team steps changed: update TEAM_STEPS with what they show"
+    for command in commands:
+        code = process_stack.verification_code(TEAM_EMAIL) if readme.EXAMPLE_CODE in command.text else None
+        outcome = readme.run(readme.for_stack(command, process_stack, code), shell_variables)
+        status, shows = TEAM_STEPS[(command.method, command.path)]
         where = f"README step `{command.text}` ({command.note!r}) answered {outcome.status}: {outcome.stdout}"
         assert outcome.status == status, where
         if command.documented_status is not None:
