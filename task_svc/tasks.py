@@ -95,10 +95,11 @@ class Tasks:
             return self._visible(session, viewer, task_id)[0]
 
     def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Row], str]:
-        after = self._page_tokens.decode(page_token, query.fingerprint())
+        fingerprint = query.fingerprint()  # once: it copies the whole query
+        after = self._page_tokens.decode(page_token, fingerprint)
         with self._db.read_connection() as connection:  # Core rows: no ORM session on the hot path
             page, position = fetch_page(connection, query, after, size)
-        next_token = self._page_tokens.encode(position, query.fingerprint()) if position else ""
+        next_token = self._page_tokens.encode(position, fingerprint) if position else ""
         return page, next_token
 
     def update(
