@@ -190,7 +190,9 @@ class _Reconnecting:
             except Exception as exc:  # a peer away: keep what is known, reconnect
                 if self._stopping.is_set():
                     return
-                log.warning("revocation feed: %r; reconnecting", exc, exc_info=failures == 0)
+                # Once per streak: user_svc starting after us is not worth a line a second.
+                level = logging.WARNING if failures == 0 else logging.DEBUG
+                log.log(level, "revocation feed: %s; reconnecting", _brief(exc))
             # A session that lasted is not a failure streak: the next connect is prompt.
             failures = 0 if time.monotonic() - started > 10 else failures + 1
             ceiling = min(1.0, 0.1 * 2 ** min(failures, 10))
@@ -201,6 +203,12 @@ class _Reconnecting:
 
     def _interrupt(self) -> None:
         raise NotImplementedError
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, grpc.RpcError):
+        return f"{exc.code().name} {exc.details()}"  # type: ignore[attr-defined]
+    return repr(exc)
 
 
 class WatchRevocationsFeed(_Reconnecting):
