@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import threading
 import time
@@ -260,11 +261,15 @@ class AmqpRevocationFeed(_Reconnecting):
         self._url = url
         self._exchange = exchange
         self._snapshot = snapshot
+        # Shown by the broker (rabbitmqctl list_connections client_properties).
+        self.connection_name = f"taskmgr revocations pid {os.getpid()} {id(self):x}"
 
     def _session(self) -> None:
         from common.amqp import connection_parameters
 
-        connection = pika.BlockingConnection(connection_parameters(self._url))
+        parameters = connection_parameters(self._url)
+        parameters.client_properties = {"connection_name": self.connection_name}
+        connection = pika.BlockingConnection(parameters)
         try:
             channel = connection.channel()
             channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
