@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from common.db import Database, migrate
+from common.errors import NotFound
 from common.paging import PageTokens
 from task_svc.list_query import parse_list_query
 from task_svc.listing import POSTGRES_SETTINGS
+from task_svc.models import Project, ProjectMember
 from task_svc.permissions import Viewer
 from task_svc.server import MIGRATIONS
 from task_svc.tasks import NewTask, Tasks
@@ -49,3 +51,26 @@ def test_a_read_is_one_round_trip_with_no_begin_or_rollback(counted):
         assert [row.id for row in page] == [created[2].id, created[1].id]
         assert task.title == "t0"
         assert (listed, got) == (1, 1), list_queries + get_queries
+
+
+def test_a_project_task_is_read_with_the_viewers_role_in_one_round_trip(counted):
+    tasks, counter = counted
+    with tasks._db.transaction() as session:
+        project = Project(name="p", created_by=ALICE.user_id)
+        session.add(project)
+        session.flush()
+        session.add_all(
+            [
+                ProjectMember(project_id=project.id, user_id=user, role=role)
+                for user, role in ((1, "owner"), (3, "viewer"))
+            ]
+        )
+    task = tasks.create(ALICE, NewTask(title="shared", project_id=project.id))
+    for viewer in (ALICE, Viewer(user_id=3, is_staff=False)):  # its owner, and a viewer of the project
+        read, trips, queries = round_trips(counter, lambda viewer=viewer: tasks.get(viewer, task.id))
+        assert (read.title, trips) == ("shared", 1), queries
+    stranger = Viewer(user_id=2, is_staff=False)
+    before = counter.count
+    with pytest.raises(NotFound):
+        tasks.get(stranger, task.id)
+    assert counter.count - before == 1
