@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from common.amqp import ConfirmingPublisher
 from common.db import Database
 from common.grpc_client import make_channel
+from common.metrics import outbox_events
 from common.outbox import OutboxMixin
 from common.settings import Settings
 from taskmgr.events.v1 import events_pb2
@@ -158,8 +159,18 @@ class OutboxRelay:
         """The ids of the rows the transport confirmed."""
         if not rows:
             return []
-        delivered = self._transport.deliver([row.event() for row in rows])
-        return [row.id for row, ok in zip(rows, delivered, strict=True) if ok]
+        counter = outbox_events()
+        service = self._model.__module__.partition(".")[0]  # user_svc.models -> user_svc
+        try:
+            delivered = self._transport.deliver([row.event() for row in rows])
+        except Exception:
+            counter.labels(service, "failed").inc(len(rows))
+            raise
+        done = [row.id for row, ok in zip(rows, delivered, strict=True) if ok]
+        counter.labels(service, "published").inc(len(done))
+        if len(done) < len(rows):
+            counter.labels(service, "failed").inc(len(rows) - len(done))
+        return done
 
     def _note_outbox_rows(self, session: Session, _flush_context: object) -> None:
         # After a flush, session.new still lists what was just inserted.

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     user_svc_processes: int = Field(1, ge=1, le=64)
     task_svc_processes: int = Field(1, ge=1, le=64)
     notify_svc_processes: int = Field(1, ge=1, le=64)
+    # Operators' port of each service's /metrics (Prometheus; common.metrics), apart from
+    # its gRPC port: only the cluster's scraper reaches it. 0: no metrics server.
+    metrics_host: str = "127.0.0.1"
+    user_svc_metrics_port: int = Field(9465, ge=0, le=65535)
+    task_svc_metrics_port: int = Field(9466, ge=0, le=65535)
+    notify_svc_metrics_port: int = Field(9467, ge=0, le=65535)
     # Calls beyond this are refused with RESOURCE_EXHAUSTED instead of queueing forever.
     grpc_max_concurrent_rpcs: int = Field(256, ge=1)
     grpc_shutdown_grace_seconds: float = 10.0

@@ -30,7 +30,9 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 from common.amqp import connection_parameters, dead_letter_names, declare_topology
 from common.db import retry_once_on_disconnect
 from common.faults import dependency_away
+from common.metrics import count_notify
 from common.settings import Settings
+from notify_svc.dead_letters import DEAD_AT_HEADER, DELIVERIES_HEADER, FIRST_FAILURE_HEADER
 from notify_svc.notifier import Notifier, Outcome
 from notify_svc.rules import MalformedEvent
 from taskmgr.events.v1 import events_pb2
@@ -45,6 +47,7 @@ _MAX_RETRY_INTERVAL = 1.0
 # "rejected"); the text is cut to stay well inside an AMQP short string.
 DEAD_REASON_HEADER = "x-taskmgr-dead-reason"
 _MAX_REASON = 240
+_MAX_REMEMBERED_FAILURES = 10_000
 
 
 class EventConsumer:
@@ -58,6 +61,9 @@ class EventConsumer:
         self._handler_failures = 0
         self._connection_failures = 0
         self._settled: set[int] = set()  # settled one by one (dead-lettered, returned) in the window in hand
+        # Event id -> when its first delivery failed (Unix milliseconds), for its dead letter;
+        # this process's deliveries only (another replica's are not known here).
+        self._first_failures: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="notify-consumer", daemon=True)
 
     def start(self) -> EventConsumer:
@@ -139,20 +145,45 @@ class EventConsumer:
         returned to the queue (after a pause)."""
         try:
             outcomes = self._handle([event for _, event in group])
-        except Exception:
+        except Exception as exc:
             self._handler_failures += 1
+            count_notify("failed", len(group))
             pause = _jittered(min(_MAX_HANDLER_PAUSE, 0.1 * 2**self._handler_failures))
             log.exception("handling %d messages failed; requeued in %.1fs", len(group), pause)
             # A pause, so a database outage does not burn every message's delivery limit at once.
             self._stopping.wait(pause)
-            for delivery, _ in group:
-                channel.basic_nack(delivery.method.delivery_tag, requeue=True)
-                self._settled.add(delivery.method.delivery_tag)
+            for delivery, event in group:
+                self._return_or_give_up(channel, delivery, event, exc)
             return
         self._handler_failures = 0
-        for (delivery, _), outcome in zip(group, outcomes, strict=True):
+        count_notify("handled", sum(outcome is True for outcome in outcomes))
+        count_notify("duplicate", sum(outcome is False for outcome in outcomes))
+        for (delivery, event), outcome in zip(group, outcomes, strict=True):
+            self._first_failures.pop(event.id, None)
             if isinstance(outcome, MalformedEvent):
                 self._dead_letter(channel, delivery, f"{type(outcome).__name__}: {outcome}")
+
+    def _return_or_give_up(
+        self, channel: BlockingChannel, delivery: _Delivery, event: events_pb2.Event, error: Exception
+    ) -> None:
+        """Returns a failed message to the queue, or, on its last allowed delivery (the
+        quorum queue counts them: x-delivery-count), dead-letters it with the reason, so
+        the dead letter says why (the broker's own dead-lettering would say only
+        `delivery_limit`)."""
+        tag = delivery.method.delivery_tag
+        deliveries = int((delivery.properties.headers or {}).get("x-delivery-count") or 0) + 1
+        first = self._first_failures.setdefault(event.id, int(time.time() * 1000))
+        while len(self._first_failures) > _MAX_REMEMBERED_FAILURES:
+            self._first_failures.pop(next(iter(self._first_failures)))
+        if deliveries < self._settings.notify_delivery_limit:
+            channel.basic_nack(tag, requeue=True)
+            self._settled.add(tag)
+            return
+        self._first_failures.pop(event.id, None)
+        reason = f"failed on {deliveries} deliveries, the last: {type(error).__name__}: {error}"
+        self._dead_letter(
+            channel, delivery, reason, {DELIVERIES_HEADER: deliveries, FIRST_FAILURE_HEADER: first}
+        )
 
     def _handle(self, events: list[events_pb2.Event]) -> list[Outcome]:
         """Handles `events`, waiting here while a dependency is away (see the module doc)."""
@@ -170,7 +201,9 @@ class EventConsumer:
             self._stopping.wait(_jittered(interval))
             interval = min(_MAX_RETRY_INTERVAL, interval * 2)
 
-    def _dead_letter(self, channel: BlockingChannel, delivery: _Delivery, reason: str) -> None:
+    def _dead_letter(
+        self, channel: BlockingChannel, delivery: _Delivery, reason: str, headers: dict | None = None
+    ) -> None:
         """Publishes the message, with its reason, to the dead-letter exchange and acks it;
         if that publish is refused, rejects it (the broker dead-letters it, without the
         reason). Either way it is not delivered again."""
@@ -178,7 +211,15 @@ class EventConsumer:
         reason = reason[:_MAX_REASON]
         log.error("dead-lettering message %s: %s", properties.message_id, reason)
         dead_exchange, _ = dead_letter_names(self._settings.events_exchange, self._settings.notify_queue)
-        properties.headers = {**(properties.headers or {}), DEAD_REASON_HEADER: reason}
+        given = properties.headers or {}
+        properties.headers = {
+            **given,
+            DELIVERIES_HEADER: int(given.get("x-delivery-count") or 0) + 1,
+            DEAD_AT_HEADER: int(time.time() * 1000),
+            **(headers or {}),
+            DEAD_REASON_HEADER: reason,
+        }
+        count_notify("dead_lettered")
         try:
             channel.basic_publish(dead_exchange, method.routing_key, delivery.body, properties)
         except (UnroutableError, NackError):

@@ -120,6 +120,18 @@ class SendOutcome:
     sent: bool
     attempts: int
     error: str = ""
+    # The mail server was away or answered "try later" (RFC 5321 section 4.2.1: a 4yz
+    # reply is transient), not a refusal of this email (5yz): the event is retried.
+    transient: bool = False
+
+
+def transient_failure(error: BaseException | None) -> bool:
+    """Whether a send error says "try again later" (see SendOutcome.transient)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return isinstance(error, OSError)  # no answer: refused, reset, timed out, disconnected
 
 
 def send_with_retries(mailer: Mailer, email: Email, *, attempts: int, base_delay: float) -> SendOutcome:
@@ -133,5 +145,8 @@ def send_with_retries(mailer: Mailer, email: Email, *, attempts: int, base_delay
         retrying(mailer.send, email)
     except tenacity.RetryError as exc:
         error = exc.last_attempt.exception()
-        return SendOutcome(False, exc.last_attempt.attempt_number, f"{type(error).__name__}: {error}")
+        return SendOutcome(
+            False, exc.last_attempt.attempt_number, f"{type(error).__name__}: {error}",
+            transient=transient_failure(error),
+        )
     return SendOutcome(True, retrying.statistics["attempt_number"])

@@ -18,15 +18,18 @@ A batch is one transaction:
    keeping its own SMTP connection: notify_svc.mailer), each with bounded retries;
 4. the log entries are inserted and the transaction commits.
 
-An event is acknowledged (by the caller) only after that commit. If notify_svc dies or
-the database fails between the sends and the commit, nothing is logged and the redelivered
-event sends its emails again: at least once, never lost; that window is the only way one
-event can email someone twice.
+An event is acknowledged (by the caller) only after that commit. If the database fails
+between the sends and the commit, nothing is logged; the entries are kept in memory and
+the next try of those events logs them without sending again. If notify_svc dies in that
+window, the redelivered event sends its emails again: at least once, never lost; that is
+the only way one event can email someone twice.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,6 +81,7 @@ class Notifier:
         self._send_attempts = send_attempts
         self._retry_base_seconds = retry_base_seconds
         self._senders = ThreadPoolExecutor(max_workers=send_threads, thread_name_prefix="notify-send")
+        self._unlogged = _SentNotLogged()
 
     def close(self) -> None:
         self._senders.shutdown(wait=True)
@@ -135,25 +139,41 @@ class Notifier:
     def _handle_together(self, items: list[_Parsed]) -> set[str]:
         """The ids handled now (see the module doc for the steps)."""
         received_at = utcnow()  # entries exist from now on, though they commit after sending
-        with self._database.transaction() as session:
-            try:
-                claimed = _claim(session, [item.event.id for item in items], received_at)
-                mine = [item for item in items if item.event.id in claimed]
-                contacts = _directory(session, mine)
-            except (DataError, IntegrityError) as exc:
-                raise _RefusedBeforeSending from exc
-            entries = self._notify_all(mine, contacts, received_at)
-            self._record(session, entries)
+        told: dict[str, list[dict]] = {}  # per event, its entries once its emails are sent
+        try:
+            with self._database.transaction() as session:
+                try:
+                    claimed = _claim(session, [item.event.id for item in items], received_at)
+                    mine = [item for item in items if item.event.id in claimed]
+                    contacts = _directory(session, mine)
+                except (DataError, IntegrityError) as exc:
+                    raise _RefusedBeforeSending from exc
+                self._notify_all(mine, contacts, received_at, told)
+                _fail_if_mail_server_away(told)
+                self._record(session, [entry for entries in told.values() for entry in entries])
+        except BaseException:
+            self._unlogged.keep(told)
+            raise
+        self._unlogged.forget(claimed)
         if len(claimed) < len(items):
             log.info("%d of %d events had been handled already", len(items) - len(claimed), len(items))
         return claimed
 
     def _notify_all(
-        self, items: list[_Parsed], contacts: list[dict[int, Contact]], received_at: object
-    ) -> list[dict]:
-        entries: list[dict] = []
+        self, items: list[_Parsed], contacts: list[dict[int, Contact]], received_at: object,
+        told: dict[str, list[dict]],
+    ) -> None:
+        """Sends the emails of `items` and puts each event's log entries in `told`; an
+        event whose emails were sent by an earlier try that was not logged is not sent
+        again: its entries from then are used."""
         sends: list[tuple[dict, Callable[[], dict]]] = []
+        fresh: dict[str, list[dict]] = {}  # into `told` once every send has an outcome
         for item, known in zip(items, contacts, strict=True):
+            earlier = self._unlogged.get(item.event.id)
+            if earlier is not None:
+                told[item.event.id] = earlier
+                continue
+            fresh[item.event.id] = entries = []
             if not item.user_ids:
                 entries.append(_entry(item.event, status=NotificationStatus.SKIPPED, created_at=received_at))
             for user_id in item.user_ids:
@@ -173,7 +193,7 @@ class Notifier:
             outcomes = self._senders.map(lambda send: send[1](), sends)
             for (entry, _), outcome in zip(sends, outcomes, strict=True):
                 entry.update(outcome)
-        return entries
+        told.update(fresh)
 
     def _sender(self, item: _Parsed, contact: Contact) -> Callable[[], dict]:
         assert item.payload is not None  # recipients() names nobody without a payload
@@ -191,6 +211,7 @@ class Notifier:
                 "attempts": outcome.attempts,
                 "error": outcome.error,
                 "sent_at": utcnow() if outcome.sent else None,
+                _TRANSIENT: outcome.transient,
             }
 
         return send
@@ -199,6 +220,64 @@ class Notifier:
         """The log entries of the batch, in one statement; committed by the caller."""
         if entries:
             session.execute(insert(Notification), entries)
+
+
+class MailServerAway(ConnectionError):
+    """Emails of these events failed because the mail server was away or said "later"
+    (mailer.SendOutcome.transient): nothing of the batch is committed, and the caller
+    retries it (a dependency away: UNAVAILABLE to a relay; the consumer waits, then
+    returns it to the queue, whose delivery limit ends in the dead-letter queue)."""
+
+    def __init__(self, event_ids: list[str], error: str) -> None:
+        super().__init__(f"mail server away for {len(event_ids)} events: {error}")
+        self.event_ids = event_ids
+
+
+_TRANSIENT = "transient"  # an entry's mark, never a column
+
+
+def _fail_if_mail_server_away(told: dict[str, list[dict]]) -> None:
+    """Raises MailServerAway for the events with a transient send failure, after taking
+    them out of `told`, so their retry sends again (the events sent fine are kept by the
+    caller and logged without sending again); the marks come off the other entries."""
+    away: dict[str, str] = {}
+    for event_id, entries in told.items():
+        for entry in entries:
+            if entry.pop(_TRANSIENT, False):
+                away.setdefault(event_id, entry["error"])
+    for event_id in away:
+        del told[event_id]
+    if away:
+        raise MailServerAway(list(away), next(iter(away.values())))
+
+
+class _SentNotLogged:
+    """Entries of events whose emails were sent by a try whose transaction then failed
+    (the database went away before the commit), so the next try of those events (the
+    consumer waiting in place, a redelivery, a relay's retry) logs them without sending
+    again. Bounded (oldest forgotten first); lost with the process, which is the window
+    named in the module doc."""
+
+    _MAX_EVENTS = 10_000
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, list[dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, event_id: str) -> list[dict] | None:
+        with self._lock:
+            return self._entries.get(event_id)
+
+    def keep(self, told: dict[str, list[dict]]) -> None:
+        with self._lock:
+            self._entries.update(told)
+            while len(self._entries) > self._MAX_EVENTS:
+                self._entries.popitem(last=False)
+
+    def forget(self, event_ids: set[str]) -> None:
+        with self._lock:
+            for event_id in event_ids:
+                self._entries.pop(event_id, None)
 
 
 def _insert_for(session: Session):  # noqa: ANN202

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client.registry import Collector
+
 from common.auth import TokenVerifier, verifier_from_user_svc
 from common.db import Database, migrate
 from common.grpc_client import make_channel
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
+from common.metrics import DeadLetterCollector, lazy_database
 from common.paging import PageTokens
 from common.settings import Settings
 from notify_svc.consumer import EventConsumer
+from notify_svc.dead_letters import BrokerDeadLetters, DeadLetters, StoredDeadLetters
 from notify_svc.mailer import Mailer, mailer_from
 from notify_svc.notification_log import NotificationLog
 from notify_svc.notifier import Notifier
@@ -55,6 +59,7 @@ def build(
         NotificationLog(database, PageTokens(settings.secret("page_token_key"))),
         notifier,
         direct_delivery=not settings.amqp_url,
+        dead_letters=dead_letters_of(settings, database, notifier),
     )
 
     def register(server) -> list[str]:  # noqa: ANN001
@@ -82,3 +87,19 @@ def build(
         # Registered last, so it stops first: no message is handled after the database closes.
         server.on_stop(EventConsumer(settings, notifier).start().stop)
     return server
+
+
+def dead_letters_of(settings: Settings, database: Database, notifier: Notifier) -> DeadLetters:
+    """The dead-letter queue with a broker, notify_svc's table without (dead_letters)."""
+    if settings.amqp_url:
+        return BrokerDeadLetters(settings)
+    return StoredDeadLetters(database, notifier)
+
+
+def metrics_collectors(settings: Settings) -> list[Collector]:
+    """The gauges of notify_svc's /metrics (common.metrics): its dead letters now."""
+    if settings.amqp_url:
+        dead_letters: DeadLetters = BrokerDeadLetters(settings)
+        return [DeadLetterCollector("notify_svc", dead_letters.depth)]
+    database = lazy_database(settings, "notify_svc")
+    return [DeadLetterCollector("notify_svc", lambda: StoredDeadLetters(database(), None).depth())]  # type: ignore[arg-type]

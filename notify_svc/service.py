@@ -6,7 +6,9 @@ from google.protobuf import empty_pb2
 
 from common.context import claims_var
 from common.errors import FailedPrecondition, InvalidArgument
+from common.metrics import count_notify
 from common.protoconv import to_timestamp
+from notify_svc.dead_letters import DeadLetters, StoredDeadLetters, require_staff
 from notify_svc.models import Notification, NotificationStatus
 from notify_svc.notification_log import NotificationLog
 from notify_svc.notifier import Notifier
@@ -22,11 +24,13 @@ _STATUS = {
 
 class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
     def __init__(
-        self, notification_log: NotificationLog, notifier: Notifier, *, direct_delivery: bool
+        self, notification_log: NotificationLog, notifier: Notifier, *, direct_delivery: bool,
+        dead_letters: DeadLetters,
     ) -> None:
         self._log = notification_log
         self._notifier = notifier
         self._direct_delivery = direct_delivery
+        self._dead_letters = dead_letters
 
     def ListNotifications(self, request, context):  # noqa: ANN001, N802
         page = self._log.list(
@@ -55,12 +59,39 @@ class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
             raise FailedPrecondition(
                 "DIRECT_DELIVERY_OFF", "Events are delivered through the message broker."
             )
-        outcomes = self._notifier.handle_batch(request.events)
-        return notify_service_pb2.DeliverEventsResponse(refused=[
+        try:
+            outcomes = self._notifier.handle_batch(request.events)
+        except Exception:
+            count_notify("failed", len(request.events))
+            raise
+        refused = [
             notify_service_pb2.RefusedEvent(index=index, reason=str(outcome))
             for index, outcome in enumerate(outcomes)
             if isinstance(outcome, MalformedEvent)
+        ]
+        count_notify("handled", sum(outcome is True for outcome in outcomes))
+        count_notify("duplicate", sum(outcome is False for outcome in outcomes))
+        if isinstance(self._dead_letters, StoredDeadLetters):
+            # Without a broker the relay drops what is refused: kept here instead.
+            for item in refused:
+                self._dead_letters.add(request.events[item.index], item.reason)
+        return notify_service_pb2.DeliverEventsResponse(refused=refused)
+
+    def ListDeadLetters(self, request, context):  # noqa: ANN001, N802
+        require_staff(claims_var.get())
+        return notify_service_pb2.ListDeadLettersResponse(results=[
+            notify_service_pb2.DeadLetter(
+                id=letter.id, type=letter.type, reason=letter.reason, deliveries=letter.deliveries,
+                first_failure_at=to_timestamp(letter.first_failure_at),
+                last_failure_at=to_timestamp(letter.last_failure_at), request_id=letter.request_id,
+            )
+            for letter in self._dead_letters.list()
         ])
+
+    def ReplayDeadLetters(self, request, context):  # noqa: ANN001, N802
+        require_staff(claims_var.get())
+        done = self._dead_letters.replay(list(request.ids))
+        return notify_service_pb2.ReplayDeadLettersResponse(replayed=done.replayed, not_found=done.not_found)
 
 
 def _to_proto(entry: Notification) -> notify_service_pb2.Notification:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client.registry import Collector
+
 from common.auth import TokenVerifier, verifier_from_user_svc
 from common.db import Database, migrate
 from common.grpc_client import make_channel
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
+from common.metrics import OutboxCollector, lazy_database
 from common.paging import PageTokens
 from common.relay import start_outbox_relay
 from common.settings import Settings
@@ -78,3 +81,8 @@ def build(
     # Registered last, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(database, Outbox, settings).stop)
     return server
+
+
+def metrics_collectors(settings: Settings) -> list[Collector]:
+    """The gauges of task_svc's /metrics (common.metrics): its outbox's depth and oldest age."""
+    return [OutboxCollector("task_svc", lazy_database(settings, "task_svc"), Outbox)]

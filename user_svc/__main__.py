@@ -11,7 +11,7 @@ import sys
 
 from common.service_main import run_service
 from common.settings import load_settings
-from user_svc.server import build, build_domain
+from user_svc.server import build, build_domain, metrics_collectors
 from user_svc.staff import StaffError, create_staff
 
 
@@ -44,7 +44,7 @@ def _create_staff_command(argv: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        run_service("user_svc", build)
+        run_service("user_svc", build, metrics_collectors)
         return 0
     if argv[0] == "create-staff":
         return _create_staff_command(argv[1:])

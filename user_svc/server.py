@@ -7,9 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.registry import Collector
+
 from common.db import Database, migrate, utcnow
 from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
+from common.metrics import OutboxCollector, lazy_database
 from common.paging import PageTokens
 from common.rate_limits import MethodRateLimits, check_overrides
 from common.relay import start_outbox_relay
@@ -131,3 +134,8 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
     # Registered after dispose, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(domain.database, Outbox, settings).stop)
     return server
+
+
+def metrics_collectors(settings: Settings) -> list[Collector]:
+    """The gauges of user_svc's /metrics (common.metrics): its outbox's depth and oldest age."""
+    return [OutboxCollector("user_svc", lazy_database(settings, "user_svc"), Outbox)]
