@@ -95,6 +95,8 @@ def main() -> None:
         task_svc.stop(0)
         users_db.dispose()
         user_svc.stop(0)
+        if args.amqp_url:
+            _delete_topology(settings)
     times.sort()
     ms = [t * 1000 for t in times]
     p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
@@ -104,6 +106,21 @@ def main() -> None:
         f"{transport}, {engine}, {len(ms)} rounds: revoke answered -> first 401 at task_svc: "
         f"p50 {statistics.median(ms):.1f} ms, p95 {p(0.95):.1f} ms, p99 {p(0.99):.1f} ms, max {ms[-1]:.1f} ms"
     )
+
+
+def _delete_topology(settings: Settings) -> None:
+    """The bench's own exchange and queues (declared by the relay), so runs leave nothing."""
+    import pika
+
+    from common.amqp import dead_letter_names
+
+    dead_exchange, dead_queue = dead_letter_names(settings.events_exchange, settings.notify_queue)
+    with pika.BlockingConnection(pika.URLParameters(settings.amqp_url)) as connection:
+        channel = connection.channel()
+        for queue in (settings.notify_queue, dead_queue):
+            channel.queue_delete(queue)
+        for exchange in (settings.events_exchange, dead_exchange):
+            channel.exchange_delete(exchange)
 
 
 if __name__ == "__main__":
