@@ -3,8 +3,11 @@
 Creates a temporary PostgreSQL database (dropped at the end), migrates task_svc's
 schema, fills it with generate_series, and for 1,000 and then 1,000,000 tasks times
 task_svc's own listing query (task_svc.listing, the default ordering, one non-staff
-user) and prints its EXPLAIN (ANALYZE, BUFFERS). For contrast it also times the naive
-"created_by = me OR assigned_to = me" form of the same page.
+user) and prints its EXPLAIN (ANALYZE, BUFFERS). Two tasks in three belong to one of
+1,000 projects; every user is a member of 20 of them, so the probe sees its personal
+tasks and those of its 20 projects. For contrast it also times the naive
+"created_by = me OR assigned_to = me OR project_id IN (my projects)" form of the
+same page.
 
     .venv/bin/python bench/task_list_plans.py     # BENCH_PG_ADMIN_URL to use another server
 """
@@ -20,32 +23,49 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
-from sqlalchemy import create_engine, or_, select, text  # noqa: E402
+from sqlalchemy import and_, create_engine, or_, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from common.db import Database, migrate  # noqa: E402
 from task_svc.list_query import parse_list_query  # noqa: E402
 from task_svc.listing import POSTGRES_SETTINGS, fetch_page, page_query  # noqa: E402
-from task_svc.models import Task  # noqa: E402
+from task_svc.models import ProjectMember, Task  # noqa: E402
 from task_svc.permissions import Viewer  # noqa: E402
 from task_svc.server import MIGRATIONS  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 USERS = 50  # each user creates ~1/50 and is assigned ~1/60 of all tasks
+PROJECTS = 1_000  # two tasks in three belong to one, spread evenly
+PROJECTS_PER_USER = 20
 PROBE = Viewer(user_id=7, is_staff=False)
 PAGE = 20
 RUNS = 400
 
+# Projects, and user u a member of PROJECTS_PER_USER of them (owner of the first).
+PROJECTS_FILL = text("""
+    INSERT INTO projects (name, description, archived, created_by, created_at, updated_at, version)
+    SELECT 'project ' || p, '', false, 1 + p % CAST(:users AS bigint), now(), now(), 1
+    FROM generate_series(1, CAST(:projects AS bigint)) AS p
+""")
+MEMBERS_FILL = text("""
+    INSERT INTO project_members (project_id, user_id, role, created_at)
+    SELECT DISTINCT ON (project_id, u) project_id, u, CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, now()
+    FROM generate_series(1, CAST(:users AS bigint)) AS u,
+         generate_series(0, CAST(:per_user AS bigint) - 1) AS k,
+         LATERAL (SELECT 1 + (u * 37 + k * 50) % CAST(:projects AS bigint) AS project_id) AS chosen
+""")
+
 # Task g: creator and assignee spread over USERS, one in five unassigned, a third
-# without due date, created one second after task g-1.
+# without due date, two in three in one of PROJECTS, created one second after task g-1.
 FILL = text("""
     INSERT INTO tasks (title, description, status, priority, due_date, created_by, assigned_to,
-                       created_at, updated_at, version)
+                       project_id, created_at, updated_at, version)
     SELECT 'task ' || g, 'generated task number ' || g,
            (ARRAY['pending', 'in_progress', 'done', 'cancelled'])[1 + g % 4], 1 + g % 4,
            CASE WHEN g % 3 = 0 THEN NULL ELSE timestamptz '2026-06-01' + (g % 97) * interval '1 day' END,
            1 + (g * 7919) % CAST(:users AS bigint),
            CASE WHEN g % 5 = 0 THEN NULL ELSE 1 + (g * 104729) % CAST(:users AS bigint) END,
+           CASE WHEN g % 3 = 0 THEN NULL ELSE 1 + (g * 7907) % CAST(:projects AS bigint) END,
            timestamptz '2026-01-01' + g * interval '1 second',
            timestamptz '2026-01-01' + g * interval '1 second', 1
     FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
@@ -64,12 +84,14 @@ def fill(database: Database, first: int, last: int) -> float:
         )).all()
         for name, _definition in indexes:
             connection.execute(text(f'DROP INDEX "{name}"'))
-        connection.execute(FILL, {"first": first, "last": last, "users": USERS})
+        connection.execute(FILL, {"first": first, "last": last, "users": USERS, "projects": PROJECTS})
         for _name, definition in indexes:
             connection.execute(text(definition))
         connection.commit()
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE tasks"))
+        connection.execute(text("VACUUM ANALYZE projects"))
+        connection.execute(text("VACUUM ANALYZE project_members"))
     return time.perf_counter() - started
 
 
@@ -109,7 +131,12 @@ def server_side(database: Database, statement, params: dict) -> tuple[float, int
 
 
 def naive_or_statement(limit: int):  # noqa: ANN201
-    mine = or_(Task.created_by == PROBE.user_id, Task.assigned_to == PROBE.user_id)
+    my_projects = select(ProjectMember.project_id).where(ProjectMember.user_id == PROBE.user_id)
+    personal = Task.project_id.is_(None)
+    mine = or_(
+        and_(personal, or_(Task.created_by == PROBE.user_id, Task.assigned_to == PROBE.user_id)),
+        Task.project_id.in_(my_projects),
+    )
     return select(Task).where(mine).order_by(Task.created_at.desc(), Task.id.desc()).limit(limit)
 
 
@@ -117,12 +144,18 @@ def measure(database: Database, total: int) -> dict[str, float]:
     query = parse_list_query(PROBE, {})
     staff_query = parse_list_query(Viewer(user_id=1, is_staff=True), {})
     with database.read() as session:
+        one_project = session.scalar(
+            select(ProjectMember.project_id).where(ProjectMember.user_id == PROBE.user_id).limit(1)
+        )
+    project_query = parse_list_query(PROBE, {"project": str(one_project)})
+    with database.read() as session:
         first_page, position = fetch_page(session, query, None, PAGE)
         assert len(first_page) == PAGE and position is not None
         results = {
             "first page": timed(lambda: fetch_page(session, query, None, PAGE)),
             "next page": timed(lambda: fetch_page(session, query, position, PAGE)),
             "staff first page": timed(lambda: fetch_page(session, staff_query, None, PAGE)),
+            "one project's first page": timed(lambda: fetch_page(session, project_query, None, PAGE)),
             "naive OR first page": timed(lambda: list(session.scalars(naive_or_statement(PAGE + 1)))),
         }
     statement, params = page_query(query, None, PAGE + 1)
@@ -130,7 +163,7 @@ def measure(database: Database, total: int) -> dict[str, float]:
     print(f"\n=== {total:,} tasks ===")
     print("  round trip through SQLAlchemy (ms):")
     for name, (fastest, median, p95) in results.items():
-        print(f"    {name:<22} min {fastest:6.3f}   median {median:6.3f}   p95 {p95:6.3f}")
+        print(f"    {name:<26} min {fastest:6.3f}   median {median:6.3f}   p95 {p95:6.3f}")
     print(f"  first page inside PostgreSQL: median execution {executed:.3f} ms, {buffers} buffers")
     print("  EXPLAIN (ANALYZE, BUFFERS) of the first page (task_svc's query):")
     print("\n".join("    " + line for line in explain(database, statement, params)))
@@ -152,13 +185,20 @@ def main() -> None:
     database = Database(url, pool_size=2, postgres_settings=POSTGRES_SETTINGS)
     try:
         migrate(database, MIGRATIONS)
+        with database.engine.begin() as connection:
+            sizes = {"users": USERS, "projects": PROJECTS, "per_user": PROJECTS_PER_USER}
+            connection.execute(PROJECTS_FILL, sizes)
+            connection.execute(MEMBERS_FILL, sizes)
+            mine = select(ProjectMember.project_id).where(ProjectMember.user_id == PROBE.user_id)
+            memberships = len(connection.execute(mine).all())
+        print(f"{PROJECTS:,} projects; the probe user is a member of {memberships}")
         print(f"filled 1,000 tasks in {fill(database, 1, 1_000):.1f} s")
         small = measure(database, 1_000)
         print(f"\nfilled up to 1,000,000 tasks in {fill(database, 1_001, 1_000_000):.1f} s")
         large = measure(database, 1_000_000)
         print("\n=== 1,000,000 vs 1,000 tasks (target for task_svc's first page: <= 1.2x) ===")
         for key in small:
-            print(f"  {key:<28} {small[key]:8.3f} -> {large[key]:8.3f}   {large[key] / small[key]:5.2f}x")
+            print(f"  {key:<32} {small[key]:8.3f} -> {large[key]:8.3f}   {large[key] / small[key]:5.2f}x")
     finally:
         database.dispose()
         with admin.connect() as connection:
