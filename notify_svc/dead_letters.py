@@ -217,8 +217,13 @@ class StoredDeadLetters:
         return Replayed(replayed, sorted(set(ids) - {event_id for _, event_id, _ in rows}))
 
     def depth(self) -> int:
-        with self._database.read() as session:
-            return session.scalar(select(func.count()).select_from(StoredRow)) or 0
+        return stored_count(self._database)
+
+
+def stored_count(database: Database) -> int:
+    """How many events the embedded default holds as dead letters."""
+    with database.read() as session:
+        return session.scalar(select(func.count()).select_from(StoredRow)) or 0
 
 
 def _from_message(properties: pika.BasicProperties, body: bytes) -> DeadLetter:

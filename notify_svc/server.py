@@ -16,7 +16,7 @@ from common.metrics import DeadLetterCollector, lazy_database
 from common.paging import PageTokens
 from common.settings import Settings
 from notify_svc.consumer import EventConsumer
-from notify_svc.dead_letters import BrokerDeadLetters, DeadLetters, StoredDeadLetters
+from notify_svc.dead_letters import BrokerDeadLetters, DeadLetters, StoredDeadLetters, stored_count
 from notify_svc.mailer import Mailer, mailer_from
 from notify_svc.notification_log import NotificationLog
 from notify_svc.notifier import Notifier
@@ -102,4 +102,4 @@ def metrics_collectors(settings: Settings) -> list[Collector]:
         dead_letters: DeadLetters = BrokerDeadLetters(settings)
         return [DeadLetterCollector("notify_svc", dead_letters.depth)]
     database = lazy_database(settings, "notify_svc")
-    return [DeadLetterCollector("notify_svc", lambda: StoredDeadLetters(database(), None).depth())]  # type: ignore[arg-type]
+    return [DeadLetterCollector("notify_svc", lambda: stored_count(database()))]

@@ -173,7 +173,12 @@ def test_grpc_services_are_probed_and_reached_on_their_ports(module: str) -> Non
     env = pod_environment(module)
     port = int(env.get(f"{module.upper()}_PORT", DEFAULT_PORTS[module]))
     assert env["GRPC_HOST"] == "0.0.0.0"
-    assert [p["containerPort"] for p in spec["ports"]] == [port]
+    metrics_port = int(env[f"{module.upper()}_METRICS_PORT"])
+    assert env["METRICS_HOST"] == "0.0.0.0"
+    ports = [(p["name"], p["containerPort"]) for p in spec["ports"]]
+    assert ports == [("grpc", port), ("metrics", metrics_port)]
+    scrape = DEPLOYMENTS[module]["spec"]["template"]["metadata"]["annotations"]
+    assert (scrape["prometheus.io/port"], scrape["prometheus.io/path"]) == (str(metrics_port), "/metrics")
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert spec[probe]["grpc"]["port"] == port, probe
     # Ready means this service (not just the process) serves: the name it registers.

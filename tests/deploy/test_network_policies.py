@@ -116,7 +116,7 @@ def port(endpoint: Endpoint, name: str) -> tuple[int, str]:
 # README's picture, as flows (from, to, (port, protocol)).
 ALLOWED = {
     (INGRESS, EDGE, port(EDGE, "http")),
-    (PROMETHEUS, EDGE, port(EDGE, "metrics")),
+    *((PROMETHEUS, pod, port(pod, "metrics")) for pod in (EDGE, *SERVICES)),
     *((EDGE, service, port(service, "grpc")) for service in SERVICES),
     (TASK, USER, port(USER, "grpc")),  # GetUser, the JWKS, revocations
     (NOTIFY, USER, port(USER, "grpc")),  # the JWKS, revocations
