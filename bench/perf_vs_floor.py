@@ -332,6 +332,8 @@ def main() -> None:
             env_before = dict(os.environ)
             os.environ.update({f"{s.upper()}_PROCESSES": str(count) for s in _SERVICES})
             os.environ["BENCH_LOG_LEVEL"] = args.log_level
+            # Each service's operators' port (metrics), free rather than the default.
+            os.environ.update({f"{s.upper()}_METRICS_PORT": str(free_port()) for s in _SERVICES})
             try:
                 with temporary_databases(*_SERVICES) as databases:
                     try:
