@@ -19,7 +19,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SERVICES = ("user_svc", "task_svc", "notify_svc")
-# Threads besides the gRPC workers that use a service's database: relay and consumer.
+# Threads besides the gRPC workers that use a service's database: relay and consumer, or
+# relay and task_svc's reminder scheduler.
 BACKGROUND_DB_THREADS = 2
 DEFAULT_PORTS = {"user_svc": 50051, "task_svc": 50052, "notify_svc": 50053}
 # What each process must be given in production, where development would generate a key
@@ -134,6 +135,11 @@ class Settings(BaseSettings):
     # Emails of one batch (a prefetch window, a relay batch) sent at once, each of these
     # threads keeping its own SMTP session.
     notify_send_threads: int = Field(8, ge=1, le=64)
+
+    # Due-date reminders (task_svc.reminders): task.due_soon this long before a task's due
+    # date, and how often the scheduler looks (a reminder is at most this late).
+    task_due_soon_lead_seconds: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600)
+    task_reminder_interval_seconds: float = Field(60.0, gt=0, le=3600)
 
     # Email. Without SMTP_HOST, emails are printed to the console (development).
     smtp_host: str = ""

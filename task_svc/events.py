@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from task_svc.models import Outbox, Project, Task
@@ -20,6 +21,8 @@ UPDATED = "taskmgr.task.updated"
 ASSIGNED = "taskmgr.task.assigned"
 DELETED = "taskmgr.task.deleted"
 MEMBER_ADDED = "taskmgr.project.member_added"
+DUE_SOON = "taskmgr.task.due_soon"
+OVERDUE = "taskmgr.task.overdue"
 
 
 def status_enum(status: str) -> int:
@@ -72,3 +75,24 @@ def member_added(session: Session, project: Project, user_id: int, role: str, ac
             role=project_service_pb2.ProjectRole.Value(f"PROJECT_ROLE_{role.upper()}"), actor=actor,
         ),
     )
+
+
+def _reminder(session: Session, event_type: str, message: type, task) -> None:  # noqa: ANN001
+    """`task`: a row with the task's id, title, people, due_date and project_id."""
+    due_date = Timestamp()
+    due_date.FromDatetime(task.due_date)
+    Outbox.record(
+        session, source=SOURCE, event_type=event_type, subject=str(task.id),
+        payload=message(
+            task_id=task.id, title=task.title, people=_people(task, 0), due_date=due_date,
+            project_id=task.project_id,
+        ),
+    )
+
+
+def task_due_soon(session: Session, task) -> None:  # noqa: ANN001
+    _reminder(session, DUE_SOON, events_pb2.TaskDueSoon, task)
+
+
+def task_overdue(session: Session, task) -> None:  # noqa: ANN001
+    _reminder(session, OVERDUE, events_pb2.TaskOverdue, task)

@@ -71,6 +71,16 @@ class ProjectMember(Base):
 
 # A partial index of personal tasks (both engines).
 _PERSONAL = {"postgresql_where": text("project_id IS NULL"), "sqlite_where": text("project_id IS NULL")}
+# The reminder scheduler's work (task_svc.reminders): open tasks with a due date whose
+# overdue notice has not been sent for that date. The scheduler's queries carry this very
+# text, so both engines prove the partial index usable; it holds the tasks still to be
+# reminded, not every task ever overdue.
+REMINDERS_PENDING = (
+    "status IN ('pending', 'in_progress') AND due_date IS NOT NULL"
+    " AND (overdue_sent_for IS NULL OR overdue_sent_for <> due_date)"
+)
+_REMINDERS_PENDING = {"postgresql_where": text(REMINDERS_PENDING), "sqlite_where": text(REMINDERS_PENDING)}
+
 
 
 class Task(Base):
@@ -98,6 +108,7 @@ class Task(Base):
         # Staff see everything: the plain listing, and by status.
         Index("ix_tasks_created_at", "created_at", "id"),
         Index("ix_tasks_status_created_at", "status", "created_at", "id"),
+        Index("ix_tasks_reminders_due_date", "due_date", **_REMINDERS_PENDING),
         NEVER_REUSE_IDS,
     )
 
@@ -108,6 +119,11 @@ class Task(Base):
     # The rank (low 1 .. urgent 4), so ordering by priority is ordering by this column.
     priority: Mapped[int] = mapped_column(SmallInteger)
     due_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The due date each reminder was last sent for (task_svc.reminders): a reminder is due
+    # again only when the due date differs, so a changed date re-arms both and a restart
+    # or a second scheduler never sends one twice. Not part of the task's version.
+    due_soon_sent_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    overdue_sent_for: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # User ids of user_svc: another service's data, so no foreign key.
     created_by: Mapped[int] = mapped_column(BigInteger)
     assigned_to: Mapped[int | None] = mapped_column(BigInteger)

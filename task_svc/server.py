@@ -3,6 +3,7 @@ checks), the task operations, and the gRPC server."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from prometheus_client.registry import Collector
@@ -22,6 +23,7 @@ from task_svc.models import Outbox
 from task_svc.project_members import Members
 from task_svc.project_service import ProjectServicer
 from task_svc.projects import Projects
+from task_svc.reminders import Reminders, ReminderScheduler
 from task_svc.service import TaskServicer
 from task_svc.tasks import Tasks
 from taskmgr.task.v1 import (
@@ -78,6 +80,9 @@ def build(
     server.on_stop(user_svc.close)
     if own_verifier:
         server.on_stop(verifier.close)  # before the channel closes
+    reminders = Reminders(database, lead=dt.timedelta(seconds=settings.task_due_soon_lead_seconds))
+    scheduler = ReminderScheduler(reminders, interval=settings.task_reminder_interval_seconds)
+    server.on_stop(scheduler.start().stop)
     # Registered last, so it stops first (on_stop callbacks run in reverse).
     server.on_stop(start_outbox_relay(database, Outbox, settings).stop)
     return server
