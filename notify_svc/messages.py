@@ -83,6 +83,24 @@ def _member_added(payload) -> tuple[str, str]:  # noqa: ANN001
     )
 
 
+def _due(payload) -> str:  # noqa: ANN001
+    return payload.due_date.ToDatetime().strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _due_soon(payload) -> tuple[str, str]:  # noqa: ANN001
+    return (
+        f"Task #{payload.task_id} is due soon",
+        f"Task #{payload.task_id} ({payload.title}) is due on {_due(payload)}.",
+    )
+
+
+def _overdue(payload) -> tuple[str, str]:  # noqa: ANN001
+    return (
+        f"Task #{payload.task_id} is overdue",
+        f"Task #{payload.task_id} ({payload.title}) was due on {_due(payload)} and is not done yet.",
+    )
+
+
 _RENDERERS = {
     rules.OTP_REQUESTED: _otp,
     rules.PASSWORD_RESET_REQUESTED: _password_reset,
@@ -90,4 +108,6 @@ _RENDERERS = {
     rules.TASK_ASSIGNED: _assigned,
     rules.TASK_UPDATED: _status_changed,
     rules.PROJECT_MEMBER_ADDED: _member_added,
+    rules.TASK_DUE_SOON: _due_soon,
+    rules.TASK_OVERDUE: _overdue,
 }

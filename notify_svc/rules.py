@@ -17,6 +17,8 @@ TASK_UPDATED = "taskmgr.task.updated"
 TASK_ASSIGNED = "taskmgr.task.assigned"
 TASK_DELETED = "taskmgr.task.deleted"
 PROJECT_MEMBER_ADDED = "taskmgr.project.member_added"
+TASK_DUE_SOON = "taskmgr.task.due_soon"
+TASK_OVERDUE = "taskmgr.task.overdue"
 
 PAYLOAD_TYPES: dict[str, type[Message]] = {
     OTP_REQUESTED: events_pb2.OtpRequested,
@@ -28,6 +30,8 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
     TASK_ASSIGNED: events_pb2.TaskAssigned,
     TASK_DELETED: events_pb2.TaskDeleted,
     PROJECT_MEMBER_ADDED: events_pb2.ProjectMemberAdded,
+    TASK_DUE_SOON: events_pb2.TaskDueSoon,
+    TASK_OVERDUE: events_pb2.TaskOverdue,
 }
 # user.* events say who the user is; they feed the recipient directory.
 _USER_EVENTS = (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_REGISTERED, USER_VERIFIED)
@@ -82,6 +86,10 @@ def recipients(event_type: str, payload: Message | None) -> list[int]:
         people = payload.people  # type: ignore[attr-defined]
         told_self = people.assigned_to == people.actor
         return [people.assigned_to] if people.HasField("assigned_to") and not told_self else []
+    if event_type in (TASK_DUE_SOON, TASK_OVERDUE):
+        # Whoever has to act on it: the assignee, or the creator of an unassigned task.
+        people = payload.people  # type: ignore[attr-defined]
+        return [people.assigned_to if people.HasField("assigned_to") else people.created_by]
     if event_type == PROJECT_MEMBER_ADDED:
         # Nobody is told of what they did themselves (an owner adding themselves back).
         return [] if payload.user_id == payload.actor else [payload.user_id]  # type: ignore[attr-defined]
