@@ -218,3 +218,38 @@ def test_the_schedulers_predicate_can_use_the_partial_index(database: Database) 
             f"SELECT id FROM tasks INDEXED BY ix_tasks_reminders_due_date WHERE {REMINDERS_PENDING}"
             " AND due_date < :now ORDER BY due_date"
         ), {"now": "2026-12-01"}).all()
+
+
+def _scheduler_process(url: str, steps: list[dt.datetime], barrier) -> None:  # noqa: ANN001
+    database = Database(url, pool_size=1)
+    try:
+        reminders = Reminders(database, lead=LEAD, batch_size=10)
+        for step in steps:
+            barrier.wait(timeout=60)
+            reminders.run(step)
+    finally:
+        database.dispose()
+
+
+@pytest.mark.slow
+def test_two_scheduler_processes_send_each_reminder_exactly_once(database: Database, url: str) -> None:
+    """Two OS processes (as two task_svc replicas) ticking together over the same clock."""
+    import multiprocessing
+
+    rows = [{"title": f"t{i}", "created_by": ALICE, "due_date": NOW + dt.timedelta(minutes=11 * i - 300)}
+            for i in range(300)]
+    ids = bulk_insert(database, rows)
+    steps = [NOW + step * HOUR for step in (0, 4, 12, 30, 60)]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    processes = [context.Process(target=_scheduler_process, args=(url, steps, barrier)) for _ in range(2)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0, 0]
+    counts = Counter(reminders_sent(database))
+    assert max(counts.values()) == 1
+    assert {task for (kind, task) in counts if kind == OVERDUE} == set(ids)
+    first_overdue = {task for task, row in zip(ids, rows, strict=True) if row["due_date"] < NOW}
+    assert {task for (kind, task) in counts if kind == DUE_SOON} == set(ids) - first_overdue
