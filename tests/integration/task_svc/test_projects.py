@@ -189,6 +189,9 @@ def test_members_are_added_by_id_or_username_if_they_exist_and_are_verified(proj
         (ppb.AddMemberRequest(project_id=team.id, user_id=UNVERIFIED), "user_id"),
         (ppb.AddMemberRequest(project_id=team.id, user_id=999), "user_id"),
         (ppb.AddMemberRequest(project_id=team.id, username="nobody"), "username"),
+        # Not a username at all: refused at the door, user_svc is not asked.
+        (ppb.AddMemberRequest(project_id=team.id, username="bob\x00"), "username"),
+        (ppb.AddMemberRequest(project_id=team.id, username="bob smith"), "username"),
         (ppb.AddMemberRequest(project_id=team.id), "user_id"),
         (ppb.AddMemberRequest(project_id=team.id, user_id=BOB, username="user2"), "user_id"),
     ]:

@@ -96,3 +96,11 @@ def test_lookup_user_finds_a_name_in_any_case(client, people):
     assert error.code == grpc.StatusCode.NOT_FOUND
     error = failure(client.stub.LookupUser, pb.LookupUserRequest(username=ann.username))
     assert error.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("name", ["ann\x00", "ann smith", "ann\n", "é" * 3])
+def test_lookup_user_refuses_what_is_no_username_at_the_door(client, people, name):
+    _, (_, _, bob), _, _ = people
+    me = bearer(client.login(bob.username).access)
+    error = failure(client.stub.LookupUser, pb.LookupUserRequest(username=name), metadata=me)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
