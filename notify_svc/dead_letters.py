@@ -64,6 +64,9 @@ class DeadLetter:
     first_failure_at: dt.datetime
     last_failure_at: dt.datetime
     request_id: str
+    # The event's source and subject (task_svc, "42"), when the message is an event.
+    source: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,14 +185,15 @@ class StoredDeadLetters:
     def list(self) -> list[DeadLetter]:
         with self._database.read() as session:
             rows = list(session.scalars(select(StoredRow).order_by(StoredRow.id)))
-        return [
-            DeadLetter(
+        letters = []
+        for row in rows:
+            event = _event(row.payload)
+            letters.append(DeadLetter(
                 id=row.event_id, type=row.event_type, reason=row.reason, deliveries=row.deliveries,
                 first_failure_at=row.first_failure_at, last_failure_at=row.last_failure_at,
-                request_id=_request_id(row.payload),
-            )
-            for row in rows
-        ]
+                request_id=event.correlation_id, source=event.source, subject=event.subject,
+            ))
+        return letters
 
     def replay(self, ids: Sequence[str]) -> Replayed:
         statement = select(StoredRow).order_by(StoredRow.id)
@@ -234,13 +238,9 @@ def _from_message(properties: pika.BasicProperties, body: bytes) -> DeadLetter:
     reason = headers.get(DEAD_REASON_HEADER) or str(last_death.get("reason", "unknown"))
     deliveries = headers.get(DELIVERIES_HEADER) or (int(headers.get("x-delivery-count") or 0) + 1)
     first = headers.get(FIRST_FAILURE_HEADER)
-    event_type, request_id = properties.type or "", properties.correlation_id or ""
-    if not event_type:
-        try:
-            event = events_pb2.Event.FromString(body)
-            event_type, request_id = event.type, event.correlation_id
-        except DecodeError:
-            pass
+    event = _event(body)
+    event_type = properties.type or event.type
+    request_id = properties.correlation_id or event.correlation_id
     return DeadLetter(
         id=properties.message_id or _event_id(body),
         type=_text(event_type),
@@ -249,6 +249,8 @@ def _from_message(properties: pika.BasicProperties, body: bytes) -> DeadLetter:
         first_failure_at=_millis(first) or _time(first_death.get("time")) or dead_at,
         last_failure_at=dead_at,
         request_id=_text(request_id),
+        source=event.source,
+        subject=event.subject,
     )
 
 
@@ -274,8 +276,9 @@ def _event_id(body: bytes) -> str:
         return ""
 
 
-def _request_id(payload: bytes) -> str:
+def _event(payload: bytes) -> events_pb2.Event:
+    """The event in a message, or an empty one when it is not one."""
     try:
-        return events_pb2.Event.FromString(payload).correlation_id
+        return events_pb2.Event.FromString(payload)
     except DecodeError:
-        return ""
+        return events_pb2.Event()

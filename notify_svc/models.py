@@ -53,6 +53,7 @@ class Notification(Base):
         UniqueConstraint("event_id", "recipient_user_id", name="uq_notifications_event_recipient"),
         Index("ix_notifications_recipient_id", "recipient_user_id", "id"),
         Index("ix_notifications_event_type_id", "event_type", "id"),
+        Index("ix_notifications_source_subject_id", "event_source", "event_subject", "id"),
         NEVER_REUSE_IDS,
     )
 
@@ -67,6 +68,11 @@ class Notification(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The event's source and subject (task_svc, "42": task 42), so what one task caused is
+    # found by its id; and the request that caused it (the envelope's correlation_id).
+    event_source: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    event_subject: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    request_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
 
 
 class DeadLetter(Base):

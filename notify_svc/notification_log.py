@@ -10,7 +10,7 @@ from common.auth import Claims
 from common.db import Database
 from common.paging import PageTokens, page_size
 from common.validation import check_text
-from notify_svc.models import Notification
+from notify_svc.models import Notification, Recipient
 
 
 @dataclass(frozen=True)
@@ -44,3 +44,20 @@ class NotificationLog:
         more = len(rows) > size
         entries = rows[:size]
         return LogPage(entries, self._tokens.encode(entries[-1].id, query) if more else "")
+
+    def for_subject(self, source: str, subject: str) -> tuple[list[Notification], dict[int, str]]:
+        """Every entry caused by the events of `source`/`subject` (oldest first), and the
+        addresses of their recipients as the directory knows them now."""
+        check_text("source", source, max_length=50)
+        check_text("subject", subject, max_length=100)
+        statement = (
+            select(Notification)
+            .where(Notification.event_source == source, Notification.event_subject == subject)
+            .order_by(Notification.id)
+        )
+        with self._database.read() as session:
+            entries = list(session.scalars(statement))
+            users = {entry.recipient_user_id for entry in entries if entry.recipient_user_id is not None}
+            known = select(Recipient.user_id, Recipient.email).where(Recipient.user_id.in_(users))
+            addresses = {row.user_id: row.email for row in session.execute(known)} if users else {}
+        return entries, addresses

@@ -336,5 +336,8 @@ def _upsert_recipients(session: Session, contacts: list[Contact]) -> None:
 def _entry(event: events_pb2.Event, **fields: object) -> dict:
     return {
         "event_id": event.id, "event_type": event.type, "channel": EMAIL, "recipient_user_id": None,
-        "subject": "", "attempts": 0, "error": "", "sent_at": None, **fields,
+        "subject": "", "attempts": 0, "error": "", "sent_at": None,
+        # Cut to their columns: where an event came from never makes it malformed.
+        "event_source": event.source[:50], "event_subject": event.subject[:100],
+        "request_id": event.correlation_id[:100], **fields,
     }

@@ -27,6 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = notify_service_pb2.DESCRIPTOR.services_by_name["NotificationService"].full_name
 DELIVER_EVENT = f"/{SERVICE_NAME}/DeliverEvent"
 DELIVER_EVENTS = f"/{SERVICE_NAME}/DeliverEvents"
+LIST_SUBJECT_NOTIFICATIONS = f"/{SERVICE_NAME}/ListSubjectNotifications"
 
 
 def build(
@@ -70,7 +71,7 @@ def build(
         register=register,
         interceptor=CallInterceptor(
             verifier,
-            internal_methods=[DELIVER_EVENT, DELIVER_EVENTS],
+            internal_methods=[DELIVER_EVENT, DELIVER_EVENTS, LIST_SUBJECT_NOTIFICATIONS],
             internal_key=settings.secret("internal_key"),
         ),
         settings=settings,

@@ -77,6 +77,24 @@ class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
                 self._dead_letters.add(request.events[item.index], item.reason)
         return notify_service_pb2.DeliverEventsResponse(refused=refused)
 
+    def ListSubjectNotifications(self, request, context):  # noqa: ANN001, N802
+        entries, addresses = self._log.for_subject(request.source, request.subject)
+        results = []
+        for entry in entries:
+            item = _traced(entry)
+            if request.with_addresses and entry.recipient_user_id is not None:
+                item.address = addresses.get(entry.recipient_user_id, "")
+            results.append(item)
+        for letter in self._dead_letters.list():
+            if (letter.source, letter.subject) == (request.source, request.subject):
+                results.append(notify_service_pb2.SubjectNotification(
+                    event_id=letter.id, event_type=letter.type, channel="email",
+                    status=notify_service_pb2.NOTIFICATION_STATUS_PENDING,
+                    reason=f"dead-lettered after {letter.deliveries} deliveries: {letter.reason}",
+                    created_at=to_timestamp(letter.first_failure_at), request_id=letter.request_id,
+                ))
+        return notify_service_pb2.ListSubjectNotificationsResponse(results=results)
+
     def ListDeadLetters(self, request, context):  # noqa: ANN001, N802
         require_staff(claims_var.get())
         return notify_service_pb2.ListDeadLettersResponse(results=[
@@ -106,6 +124,27 @@ def _to_proto(entry: Notification) -> notify_service_pb2.Notification:
         created_at=to_timestamp(entry.created_at),
         sent_at=to_timestamp(entry.sent_at),
         error=entry.error,
+    )
+    if entry.recipient_user_id is not None:
+        message.recipient_user_id = entry.recipient_user_id
+    return message
+
+
+# A SKIPPED entry without a recipient: the rules (notify_svc.rules) name nobody.
+NOBODY_TO_TELL = "nobody is to be told of this event"
+
+
+def _traced(entry: Notification) -> notify_service_pb2.SubjectNotification:
+    message = notify_service_pb2.SubjectNotification(
+        event_id=entry.event_id,
+        event_type=entry.event_type,
+        channel=entry.channel,
+        status=_STATUS[entry.status],
+        reason=entry.error or (NOBODY_TO_TELL if entry.status == NotificationStatus.SKIPPED else ""),
+        attempts=entry.attempts,
+        created_at=to_timestamp(entry.created_at),
+        sent_at=to_timestamp(entry.sent_at),
+        request_id=entry.request_id,
     )
     if entry.recipient_user_id is not None:
         message.recipient_user_id = entry.recipient_user_id
