@@ -38,8 +38,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
 CASES_PER_OPERATION = 90
 CASES_PER_RATE_LIMITED_OPERATION = 25
-MINIMUM_TOTAL_CASES = {GenerationMode.POSITIVE: 1000, GenerationMode.NEGATIVE: 100}
-MAX_OPERATIONS_WITHOUT_CASES = {GenerationMode.POSITIVE: 0, GenerationMode.NEGATIVE: 100}
+# Negative mode measured 2,270 cases on 31 operations; only GET /.well-known/jwks.json
+# (public, no parameters) had nothing to break.
+MINIMUM_TOTAL_CASES = {GenerationMode.POSITIVE: 1000, GenerationMode.NEGATIVE: 1000}
+MAX_OPERATIONS_WITHOUT_CASES = {GenerationMode.POSITIVE: 0, GenerationMode.NEGATIVE: 3}
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
@@ -122,18 +124,20 @@ def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack, m
     session = requests.Session()
     sent: dict[str, int] = {}
     failures: dict[str, list[str]] = {}
-    statuses: dict[str, set[int]] = {}
+    statuses: dict[str, set[int]] = {}  # of the cases sent with the account's token
     authenticated: set[str] = set()
     no_cases: list[str] = []
 
     def send(case) -> None:
         label = case.operation.label
         sent[label] = sent.get(label, 0) + 1
+        headers = _auth(case, account)
         try:
             response = case.call_and_validate(
-                base_url=base_url, session=session, headers=_auth(case, account), checks=CHECKS_BY_MODE[mode]
+                base_url=base_url, session=session, headers=headers, checks=CHECKS_BY_MODE[mode]
             )
-            statuses.setdefault(label, set()).add(response.status_code)
+            if headers:
+                statuses.setdefault(label, set()).add(response.status_code)
         except (AssertionError, FailureGroup) as failure:  # one failed check, or several
             found = failures.setdefault(label, [])
             if len(found) < 3:
@@ -157,7 +161,8 @@ def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack, m
     fuzzed = len(sent) + len(no_cases)
     assert fuzzed == len(document_operations(document)), f"not every operation was fuzzed: {sorted(sent)}"
     assert len(no_cases) <= MAX_OPERATIONS_WITHOUT_CASES[mode], f"no {mode} cases for {no_cases}"
-    refused = sorted(label for label in authenticated if statuses.get(label, {401}) == {401})
+    # Every case of an operation may negate its Authorization header: nothing to judge then.
+    refused = sorted(label for label in authenticated & set(statuses) if statuses[label] == {401})
     assert not refused, f"the token was refused: only 401s from {refused}"
     total = sum(sent.values())
     assert total >= MINIMUM_TOTAL_CASES[mode], f"only {total} cases were sent: {sent}"
