@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, true
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
@@ -131,6 +131,27 @@ class Revocation(Base):
     reason: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class NotificationSetting(Base):
+    """Which kinds of notification are emailed to a user (user_svc.notification_settings);
+    a user without a row has every kind on."""
+
+    __tablename__ = "notification_settings"
+
+    # BIGINT on SQLite too: a user's id, never a rowid of this table.
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE", name="fk_notification_settings_user_id"),
+        primary_key=True, autoincrement=False,
+    )
+    assignment: Mapped[bool] = mapped_column(Boolean, default=True)
+    status_changes: Mapped[bool] = mapped_column(Boolean, default=True)
+    comments: Mapped[bool] = mapped_column(Boolean, default=True)
+    due_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    project_membership: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Raised by one per change; the event carries it so notify_svc's copy keeps the newest.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Outbox(OutboxMixin, Base):

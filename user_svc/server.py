@@ -25,6 +25,7 @@ from user_svc.accounts import Accounts
 from user_svc.code_dispatch import CodeDispatcher
 from user_svc.email_codes import EmailCodes
 from user_svc.models import Outbox
+from user_svc.notification_settings import NotificationSettings
 from user_svc.passwords import Passwords
 from user_svc.revocations import Broadcaster
 from user_svc.service import UserService
@@ -106,7 +107,8 @@ def build(settings: Settings, port: int, *, clock: Callable[[], dt.datetime] = u
 
     def register(server) -> list[str]:  # noqa: ANN001
         servicer = UserService(
-            domain.accounts, domain.codes, domain.sessions, domain.access_tokens, broadcaster, internal_key
+            domain.accounts, domain.codes, domain.sessions, domain.access_tokens, broadcaster, internal_key,
+            notification_settings=NotificationSettings(domain.database, clock),
         )
         user_service_pb2_grpc.add_UserServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]

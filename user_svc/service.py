@@ -17,6 +17,7 @@ from user_svc.access_tokens import AccessTokens
 from user_svc.accounts import Accounts, may_see_email
 from user_svc.email_codes import EmailCodes
 from user_svc.models import User
+from user_svc.notification_settings import KINDS, NotificationSettings, Preferences, mask_kinds
 from user_svc.revocations import Broadcaster
 from user_svc.sessions import Sessions
 
@@ -30,7 +31,9 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         access_tokens: AccessTokens,
         broadcaster: Broadcaster | None = None,
         internal_key: bytes = b"",
+        notification_settings: NotificationSettings | None = None,
     ) -> None:
+        self._notification_settings = notification_settings
         self._broadcaster = broadcaster
         self._internal_key = internal_key
         self._accounts = accounts
@@ -87,6 +90,22 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         )
         return _user(user, with_email=True)
 
+    def GetNotificationSettings(  # noqa: N802
+        self, request: pb.GetNotificationSettingsRequest, context  # noqa: ANN001
+    ) -> pb.NotificationSettings:
+        assert self._notification_settings is not None
+        return _notification_settings(self._notification_settings.get(_caller().user_id))
+
+    def UpdateNotificationSettings(  # noqa: N802
+        self, request: pb.UpdateNotificationSettingsRequest, context  # noqa: ANN001
+    ) -> pb.NotificationSettings:
+        given = request.settings
+        paths = list(request.update_mask.paths)
+        kinds = mask_kinds(paths) if paths else [kind for kind in KINDS if given.HasField(kind)]
+        assert self._notification_settings is not None
+        changes = {kind: getattr(given, kind) if given.HasField(kind) else None for kind in kinds}
+        return _notification_settings(self._notification_settings.update(_caller().user_id, changes))
+
     def ListUsers(self, request: pb.ListUsersRequest, context) -> pb.ListUsersResponse:  # noqa: ANN001
         caller = _caller()
         page = self._accounts.list_users(
@@ -140,6 +159,13 @@ def _caller() -> Claims:
     claims = claims_var.get()
     assert claims is not None, "the interceptor authenticates every non-public method"
     return claims
+
+
+def _notification_settings(preferences: Preferences) -> pb.NotificationSettings:
+    answer = pb.NotificationSettings(**preferences.values)
+    if preferences.updated_at is not None:
+        answer.update_time.CopyFrom(to_timestamp(preferences.updated_at))
+    return answer
 
 
 def _user(user: User, *, with_email: bool) -> pb.User:

@@ -138,3 +138,30 @@ def test_data_the_database_refuses_fails_only_its_event_and_nothing_is_sent_twic
     assert count(db, Notification) == 3
     notifier.close()
     db.dispose()
+
+
+def test_a_try_that_failed_after_sending_is_logged_by_the_next_without_sending_again(
+    database: Database, monkeypatch
+) -> None:
+    outbox = SlowOutbox(seconds=0)
+    notifier = Notifier(database, outbox, send_attempts=1, retry_base_seconds=0.0, send_threads=2)
+    real_record = Notifier._record
+    failures = iter([ConnectionError("the database went away before the commit")])
+
+    def record_failing_once(self, session, entries):  # noqa: ANN001
+        for failure in failures:
+            raise failure
+        return real_record(self, session, entries)
+
+    monkeypatch.setattr(Notifier, "_record", record_failing_once)
+    batch = [otp(1), otp(2), otp(3)]
+    with pytest.raises(ConnectionError):
+        notifier.handle_batch(batch)
+    assert count(database, HandledEvent) == 0  # nothing committed: the caller must try again
+    assert notifier.handle_batch([otp(4), *batch]) == [True] * 4
+    assert sorted(outbox.sent) == [f"user{n}@example.com" for n in (1, 2, 3, 4)]
+    with database.read() as session:
+        entries = session.scalars(select(Notification)).all()
+    assert sorted(entry.recipient_user_id for entry in entries) == [1, 2, 3, 4]
+    assert {entry.status for entry in entries} == {"sent"}
+    notifier.close()
