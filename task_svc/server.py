@@ -20,6 +20,7 @@ from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
 from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox
+from task_svc.notifications import notifications_from
 from task_svc.project_members import Members
 from task_svc.project_service import ProjectServicer
 from task_svc.projects import Projects
@@ -62,11 +63,12 @@ def build(
 
     page_tokens = PageTokens(settings.secret("page_token_key"))
     tasks = Tasks(database, user_directory, page_tokens)
+    notifications, notify_svc = notifications_from(settings, database, tasks)
     members = Members(database, user_directory, page_tokens)
     projects = ProjectServicer(Projects(database, page_tokens), members)
 
     def register(server) -> list[str]:  # noqa: ANN001
-        task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks), server)
+        task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks, notifications), server)
         project_service_pb2_grpc.add_ProjectServiceServicer_to_server(projects, server)
         return [SERVICE_NAME, PROJECT_SERVICE_NAME]
 
@@ -78,6 +80,7 @@ def build(
     )
     server.on_stop(database.dispose)
     server.on_stop(user_svc.close)
+    server.on_stop(notify_svc.close)
     if own_verifier:
         server.on_stop(verifier.close)  # before the channel closes
     reminders = Reminders(database, lead=dt.timedelta(seconds=settings.task_due_soon_lead_seconds))

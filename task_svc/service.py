@@ -15,6 +15,7 @@ from common.protoconv import from_timestamp, set_timestamp
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_NAMES, mask_fields
 from task_svc.list_query import parse_list_query
 from task_svc.models import Task
+from task_svc.notifications import TaskNotifications
 from task_svc.permissions import Viewer
 from task_svc.tasks import NewTask, Tasks
 from taskmgr.task.v1 import task_service_pb2 as pb
@@ -25,8 +26,9 @@ TEXT_FILTERS = ("assigned_to", "created_by", "project", "q", "ordering")
 
 
 class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
-    def __init__(self, tasks: Tasks) -> None:
+    def __init__(self, tasks: Tasks, notifications: TaskNotifications) -> None:
         self._tasks = tasks
+        self._notifications = notifications
 
     def CreateTask(self, request: pb.CreateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         given = request.task
@@ -53,6 +55,9 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         for task in page:
             _fill(add(), task)
         return reply
+
+    def ListTaskNotifications(self, request, context):  # noqa: ANN001, N802
+        return pb.ListTaskNotificationsResponse(results=self._notifications.list(_viewer(), request.id))
 
     def UpdateTask(self, request: pb.UpdateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         given = request.task

@@ -120,6 +120,7 @@ ALLOWED = {
     *((EDGE, service, port(service, "grpc")) for service in SERVICES),
     (TASK, USER, port(USER, "grpc")),  # GetUser, the JWKS, revocations
     (NOTIFY, USER, port(USER, "grpc")),  # the JWKS, revocations
+    (TASK, NOTIFY, port(NOTIFY, "grpc")),  # a task's notifications (ListSubjectNotifications)
     *(
         (service, store, port(store, name))
         for service in SERVICES

@@ -1,0 +1,122 @@
+""""Was the assignee told?": the notifications one task's events caused (issue 14 §2).
+
+task_svc decides who may see them, by the task's own rule (whoever may see the task;
+else NOT_FOUND, as GET /api/tasks/{id}/), then asks notify_svc, over its internal
+ListSubjectNotifications (the internal key), for what the events whose source is
+task_svc and whose subject is the task id caused. Neither reads the other's tables:
+task_svc adds what only it knows, the task's events still in its outbox (PENDING: not
+yet handed to notify_svc), and notify_svc adds its dead letters (PENDING too).
+Addresses are asked for only when the caller is staff (OWASP ASVS v4 8.3.1: personal
+data to those who need it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+from sqlalchemy import select
+
+from common.db import Database
+from common.grpc_client import make_channel
+from common.settings import Settings
+from task_svc.events import SOURCE
+from task_svc.models import Outbox
+from task_svc.permissions import Viewer
+from task_svc.tasks import Tasks
+from taskmgr.events.v1 import events_pb2
+from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+from taskmgr.task.v1 import task_service_pb2 as pb
+
+# notify_svc's statuses, in the task's contract (the same names).
+_STATUS = {
+    notify_service_pb2.NOTIFICATION_STATUS_PENDING: pb.TASK_NOTIFICATION_STATUS_PENDING,
+    notify_service_pb2.NOTIFICATION_STATUS_SENT: pb.TASK_NOTIFICATION_STATUS_SENT,
+    notify_service_pb2.NOTIFICATION_STATUS_FAILED: pb.TASK_NOTIFICATION_STATUS_FAILED,
+    notify_service_pb2.NOTIFICATION_STATUS_SKIPPED: pb.TASK_NOTIFICATION_STATUS_SKIPPED,
+}
+IN_OUTBOX = "committed; not yet handed to notify_svc"
+_FIELDS = ("event_id", "event_type", "address", "channel", "reason", "attempts", "request_id")
+
+
+class TaskNotifications:
+    def __init__(
+        self,
+        database: Database,
+        check_visible: Callable[[Viewer, int], object],
+        notify: notify_service_pb2_grpc.NotificationServiceStub,
+        *,
+        internal_key: bytes,
+        deadline: float,
+    ) -> None:
+        """`check_visible(viewer, task_id)` raises NOT_FOUND when the viewer may not see
+        the task (Tasks.get); `notify` is notify_svc's stub."""
+        self._database = database
+        self._check_visible = check_visible
+        self._notify = notify
+        self._metadata = [("x-internal-key", internal_key.decode())]
+        self._deadline = deadline
+
+    def list(self, viewer: Viewer, task_id: int) -> list[pb.TaskNotification]:
+        """Oldest first: what notify_svc has handled or holds dead, then what is still in
+        the outbox. NOT_FOUND for a task the viewer may not see; UNAVAILABLE (a
+        dependency away) when notify_svc does not answer."""
+        self._check_visible(viewer, task_id)
+        pending = self._in_outbox(task_id)
+        answer = self._notify.ListSubjectNotifications(
+            notify_service_pb2.ListSubjectNotificationsRequest(
+                source=SOURCE, subject=str(task_id), with_addresses=viewer.is_staff
+            ),
+            timeout=self._deadline,
+            metadata=self._metadata,
+        )
+        results = [_from_notify(item) for item in answer.results]
+        known = {item.event_id for item in results}
+        results += [_pending(event) for event in pending if event.id not in known]
+        return results
+
+    def _in_outbox(self, task_id: int) -> list[events_pb2.Event]:
+        """The task's events not yet relayed. The outbox holds only what the relay has not
+        delivered yet (a few rows, unless notify_svc or the broker is away), so its rows
+        of task events are read and their subjects compared here."""
+        statement = select(Outbox.payload).where(Outbox.event_type.like("taskmgr.task.%")).order_by(Outbox.id)
+        with self._database.read() as session:
+            payloads = list(session.scalars(statement))
+        events = (events_pb2.Event.FromString(payload) for payload in payloads)
+        return [event for event in events if event.source == SOURCE and event.subject == str(task_id)]
+
+
+def _from_notify(item: notify_service_pb2.SubjectNotification) -> pb.TaskNotification:
+    message = pb.TaskNotification(status=_STATUS.get(item.status, pb.TASK_NOTIFICATION_STATUS_UNSPECIFIED))
+    for name in _FIELDS:
+        setattr(message, name, getattr(item, name))
+    if item.HasField("recipient_user_id"):
+        message.recipient_user_id = item.recipient_user_id
+    for name in ("created_at", "sent_at"):
+        if item.HasField(name):
+            getattr(message, name).CopyFrom(getattr(item, name))
+    return message
+
+
+def _pending(event: events_pb2.Event) -> pb.TaskNotification:
+    message = pb.TaskNotification(
+        event_id=event.id, event_type=event.type, channel="email",
+        status=pb.TASK_NOTIFICATION_STATUS_PENDING, reason=IN_OUTBOX, request_id=event.correlation_id,
+    )
+    message.created_at.CopyFrom(event.time)
+    return message
+
+
+def notifications_from(
+    settings: Settings, database: Database, tasks: Tasks
+) -> tuple[TaskNotifications, grpc.Channel]:
+    """The service's TaskNotifications and its channel to notify_svc (close it on stop)."""
+    channel = make_channel(settings.notify_svc_addr)
+    notifications = TaskNotifications(
+        database,
+        tasks.get,
+        notify_service_pb2_grpc.NotificationServiceStub(channel),
+        internal_key=settings.secret("internal_key"),
+        deadline=settings.grpc_call_deadline,
+    )
+    return notifications, channel
