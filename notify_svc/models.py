@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
@@ -32,6 +32,23 @@ class Recipient(Base):
     username: Mapped[str] = mapped_column(String(150))
     email: Mapped[str] = mapped_column(String(254))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class NotificationPreference(Base):
+    """A user's notification settings as user_svc last said (user.notification_settings_changed;
+    notify_svc.preferences): which kinds of email they get. No row: every kind."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    assignment: Mapped[bool] = mapped_column(Boolean)
+    status_changes: Mapped[bool] = mapped_column(Boolean)
+    comments: Mapped[bool] = mapped_column(Boolean)
+    due_reminders: Mapped[bool] = mapped_column(Boolean)
+    project_membership: Mapped[bool] = mapped_column(Boolean)
+    # user_svc's version of the settings: an older event arriving late changes nothing.
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class HandledEvent(Base):

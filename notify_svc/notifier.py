@@ -41,7 +41,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import Database, utcnow
-from notify_svc import rules
+from notify_svc import preferences, rules
 from notify_svc.mailer import Mailer, send_with_retries
 from notify_svc.messages import render
 from notify_svc.models import HandledEvent, Notification, NotificationStatus, Recipient
@@ -146,9 +146,12 @@ class Notifier:
                     claimed = _claim(session, [item.event.id for item in items], received_at)
                     mine = [item for item in items if item.event.id in claimed]
                     contacts = _directory(session, mine)
+                    muted = preferences.muted(session, [
+                        preferences.Item(item.event.type, item.payload, item.user_ids) for item in mine
+                    ])
                 except (DataError, IntegrityError) as exc:
                     raise _RefusedBeforeSending from exc
-                self._notify_all(mine, contacts, received_at, told)
+                self._notify_all(mine, contacts, muted, received_at, told)
                 _fail_if_mail_server_away(told)
                 self._record(session, [entry for entries in told.values() for entry in entries])
         except BaseException:
@@ -160,15 +163,16 @@ class Notifier:
         return claimed
 
     def _notify_all(
-        self, items: list[_Parsed], contacts: list[dict[int, Contact]], received_at: object,
-        told: dict[str, list[dict]],
+        self, items: list[_Parsed], contacts: list[dict[int, Contact]], muted: list[dict[int, str]],
+        received_at: object, told: dict[str, list[dict]],
     ) -> None:
         """Sends the emails of `items` and puts each event's log entries in `told`; an
         event whose emails were sent by an earlier try that was not logged is not sent
-        again: its entries from then are used."""
+        again: its entries from then are used. A recipient in the event's `muted` (its
+        kind turned off: notify_svc.preferences) gets a SKIPPED entry with the reason."""
         sends: list[tuple[dict, Callable[[], dict]]] = []
         fresh: dict[str, list[dict]] = {}  # into `told` once every send has an outcome
-        for item, known in zip(items, contacts, strict=True):
+        for item, known, off in zip(items, contacts, muted, strict=True):
             earlier = self._unlogged.get(item.event.id)
             if earlier is not None:
                 told[item.event.id] = earlier
@@ -177,6 +181,12 @@ class Notifier:
             if not item.user_ids:
                 entries.append(_entry(item.event, status=NotificationStatus.SKIPPED, created_at=received_at))
             for user_id in item.user_ids:
+                if user_id in off:
+                    entries.append(_entry(
+                        item.event, recipient_user_id=user_id, status=NotificationStatus.SKIPPED,
+                        error=off[user_id], created_at=received_at,
+                    ))
+                    continue
                 contact = known.get(user_id)
                 if contact is None or not contact.email:
                     entries.append(_entry(

@@ -19,6 +19,8 @@ TASK_DELETED = "taskmgr.task.deleted"
 PROJECT_MEMBER_ADDED = "taskmgr.project.member_added"
 TASK_DUE_SOON = "taskmgr.task.due_soon"
 TASK_OVERDUE = "taskmgr.task.overdue"
+# Nobody is emailed; notify_svc.preferences keeps the settings it carries.
+NOTIFICATION_SETTINGS_CHANGED = "taskmgr.user.notification_settings_changed"
 
 PAYLOAD_TYPES: dict[str, type[Message]] = {
     OTP_REQUESTED: events_pb2.OtpRequested,
@@ -32,6 +34,7 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
     PROJECT_MEMBER_ADDED: events_pb2.ProjectMemberAdded,
     TASK_DUE_SOON: events_pb2.TaskDueSoon,
     TASK_OVERDUE: events_pb2.TaskOverdue,
+    NOTIFICATION_SETTINGS_CHANGED: events_pb2.NotificationSettingsChanged,
 }
 # user.* events say who the user is; they feed the recipient directory.
 _USER_EVENTS = (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_REGISTERED, USER_VERIFIED)
