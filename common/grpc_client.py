@@ -19,13 +19,14 @@ from google.protobuf.descriptor import FileDescriptor
 
 from common.context import claims_var, client_ip_var, request_id_var
 from taskmgr.notify.v1 import notify_service_pb2
-from taskmgr.task.v1 import project_service_pb2, task_service_pb2
+from taskmgr.task.v1 import collaboration_service_pb2, project_service_pb2, task_service_pb2
 from taskmgr.user.v1 import user_service_pb2
 
 _CONTRACTS: tuple[FileDescriptor, ...] = (
     user_service_pb2.DESCRIPTOR,
     task_service_pb2.DESCRIPTOR,
     project_service_pb2.DESCRIPTOR,
+    collaboration_service_pb2.DESCRIPTOR,
     notify_service_pb2.DESCRIPTOR,
 )
 _RETRY_POLICY = {

@@ -33,6 +33,7 @@ DEFAULT_PROTO_MODULES = (
     "taskmgr.user.v1.user_service_pb2",
     "taskmgr.task.v1.task_service_pb2",
     "taskmgr.task.v1.project_service_pb2",
+    "taskmgr.task.v1.collaboration_service_pb2",
     "taskmgr.notify.v1.notify_service_pb2",
 )
 DEFAULT_DESCRIPTOR_SET = Path(__file__).resolve().parents[1] / "gen" / "descriptors.pb"

@@ -1,17 +1,24 @@
 """The events task_svc records in its outbox, in the transaction of the change.
 
-Each carries the people involved (creator, assignee, actor) and the task's project so
-notify_svc never has to call back to know whom to tell, or where it happened.
+Each carries the people involved (creator, assignee, actor), whom to tell (decided
+here by task_svc.watchers, which knows who can see the task) and the task's project, so
+notify_svc never has to call back to know whom to tell, or where it happened. The task
+events are also the one place a change is written to the task's activity
+(task_svc.activity) and its new assignee starts watching: any code path that records
+the event records those, in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
-from task_svc.models import Outbox, Project, Task
+from task_svc import activity, watchers
+from task_svc.models import Comment, Outbox, Project, Task
+from task_svc.watchers import Candidate
 from taskmgr.events.v1 import events_pb2
 from taskmgr.task.v1 import project_service_pb2, task_service_pb2
 
@@ -20,6 +27,7 @@ CREATED = "taskmgr.task.created"
 UPDATED = "taskmgr.task.updated"
 ASSIGNED = "taskmgr.task.assigned"
 DELETED = "taskmgr.task.deleted"
+COMMENTED = "taskmgr.task.commented"
 MEMBER_ADDED = "taskmgr.project.member_added"
 DUE_SOON = "taskmgr.task.due_soon"
 OVERDUE = "taskmgr.task.overdue"
@@ -29,8 +37,12 @@ def status_enum(status: str) -> int:
     return task_service_pb2.TaskStatus.Value(f"TASK_STATUS_{status.upper()}")
 
 
-def _people(task: Task, actor: int) -> events_pb2.TaskPeople:
-    return events_pb2.TaskPeople(created_by=task.created_by, assigned_to=task.assigned_to, actor=actor)
+def _people(task: Task, actor: int, recipients: Sequence[int] | None = None) -> events_pb2.TaskPeople:
+    people = events_pb2.TaskPeople(created_by=task.created_by, assigned_to=task.assigned_to, actor=actor)
+    if recipients is not None:
+        people.recipients.user_ids.extend(recipients)
+        people.recipients.SetInParent()  # set, even when nobody is to be told
+    return people
 
 
 def _record(session: Session, event_type: str, task: Task, payload) -> None:  # noqa: ANN001
@@ -38,32 +50,66 @@ def _record(session: Session, event_type: str, task: Task, payload) -> None:  # 
 
 
 def task_created(session: Session, task: Task, actor: int) -> None:
+    """The creator starts watching; nobody is told (the creator made it; an assignee is
+    told by the task_assigned event of the same change)."""
+    watchers.watch(session, task.id, task.created_by)
+    activity.record(session, task.id, actor, activity.Kind.CREATED)
     _record(session, CREATED, task, events_pb2.TaskCreated(
-        task_id=task.id, title=task.title, people=_people(task, actor), status=status_enum(task.status),
+        task_id=task.id, title=task.title, people=_people(task, actor, []), status=status_enum(task.status),
         project_id=task.project_id,
     ))
 
 
 def task_updated(
-    session: Session, task: Task, actor: int, *, old_status: str, changed_fields: Sequence[str]
+    session: Session, task: Task, actor: int, *, old: Mapping[str, Any], told_otherwise: Collection[int] = ()
 ) -> None:
+    """`old`: the changed fields' values before the change, as stored (an assignee's
+    change is task_assigned's to record as activity). The watchers are told once for
+    all the fields, but for `told_otherwise` (told by another event of the same change)."""
+    activity.changed(session, task, actor, old)
+    told = watchers.recipients(session, task, actor, exclude=told_otherwise)
     _record(session, UPDATED, task, events_pb2.TaskUpdated(
-        task_id=task.id, title=task.title, people=_people(task, actor),
-        old_status=status_enum(old_status), new_status=status_enum(task.status),
-        changed_fields=changed_fields, project_id=task.project_id,
+        task_id=task.id, title=task.title, people=_people(task, actor, told),
+        old_status=status_enum(old.get("status", task.status)), new_status=status_enum(task.status),
+        changed_fields=list(old), project_id=task.project_id,
     ))
 
 
 def task_assigned(session: Session, task: Task, actor: int, *, previous_assignee: int | None) -> None:
+    """The new assignee starts watching; the watchers are told, and so is the previous
+    assignee, even when they can no longer see the task."""
+    if task.assigned_to is not None:
+        watchers.watch(session, task.id, task.assigned_to)
+    activity.assigned(session, task, actor, previous_assignee)
+    told = watchers.recipients(session, task, actor, always=[previous_assignee] if previous_assignee else [])
     _record(session, ASSIGNED, task, events_pb2.TaskAssigned(
-        task_id=task.id, title=task.title, people=_people(task, actor), previous_assignee=previous_assignee,
-        project_id=task.project_id,
+        task_id=task.id, title=task.title, people=_people(task, actor, told),
+        previous_assignee=previous_assignee, project_id=task.project_id,
     ))
 
 
 def task_deleted(session: Session, task: Task, actor: int) -> None:
+    """Recorded before the task is deleted (its watchers, comments and activity go with it)."""
+    told = watchers.recipients(session, task, actor)
     _record(session, DELETED, task, events_pb2.TaskDeleted(
-        task_id=task.id, title=task.title, people=_people(task, actor), project_id=task.project_id,
+        task_id=task.id, title=task.title, people=_people(task, actor, told),
+        project_id=task.project_id,
+    ))
+
+
+# How much of a comment an event carries (the email quotes it).
+EXCERPT_LENGTH = 500
+
+
+def task_commented(session: Session, task: Task, comment: Comment, mentioned: Sequence[Candidate]) -> None:
+    """The watchers and the `mentioned` users who can see the task are told, each once."""
+    actor = comment.author
+    activity.record(session, task.id, actor, activity.Kind.COMMENT_ADDED, comment_id=comment.id)
+    told = watchers.recipients(session, task, actor, extra=mentioned)
+    seen_mentions = [c.user_id for c in mentioned if c.user_id in told]
+    _record(session, COMMENTED, task, events_pb2.TaskCommented(
+        task_id=task.id, title=task.title, people=_people(task, actor, told), comment_id=comment.id,
+        excerpt=comment.text[:EXCERPT_LENGTH], mentioned=seen_mentions, project_id=task.project_id,
     ))
 
 

@@ -1,5 +1,5 @@
-"""task_svc's tables: projects and their members, tasks, idempotency keys of creates,
-and the event outbox."""
+"""task_svc's tables: projects and their members, tasks, their comments, activity and
+watchers, idempotency keys of creates, and the event outbox."""
 
 from __future__ import annotations
 
@@ -82,7 +82,6 @@ REMINDERS_PENDING = (
 _REMINDERS_PENDING = {"postgresql_where": text(REMINDERS_PENDING), "sqlite_where": text(REMINDERS_PENDING)}
 
 
-
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -160,6 +159,69 @@ class IdempotencyKey(Base):
     # stored before migration 0003.
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# A task's comments, activity and watchers go with it (ON DELETE CASCADE; SQLite's
+# foreign keys are on: common.db).
+_TASK_FK = {"ondelete": "CASCADE"}
+
+
+class Comment(Base):
+    """A comment on a task (task_svc.collaboration)."""
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        # A task's comments, oldest first, keyset-paged by id.
+        Index("ix_comments_task_id_id", "task_id", "id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tasks.id", name="fk_comments_task_id", **_TASK_FK)
+    )
+    author: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Activity(Base):
+    """One change of a task, written in the transaction of the change (task_svc.activity)."""
+
+    __tablename__ = "task_activity"
+    __table_args__ = (
+        Index("ix_task_activity_task_id_id", "task_id", "id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tasks.id", name="fk_task_activity_task_id", **_TASK_FK)
+    )
+    actor: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    field: Mapped[str | None] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    # Not a foreign key: the entry outlives a deleted comment.
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Watcher(Base):
+    """A user who is told about a task's changes (task_svc.watchers)."""
+
+    __tablename__ = "task_watchers"
+
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tasks.id", name="fk_task_watchers_task_id", **_TASK_FK), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The watcher was staff when they chose to watch: staff see every task, and task_svc
+    # knows who is staff only from a caller's token.
+    staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Outbox(OutboxMixin, Base):

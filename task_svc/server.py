@@ -18,6 +18,8 @@ from common.paging import PageTokens
 from common.relay import start_outbox_relay
 from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
+from task_svc.collaboration import Collaboration
+from task_svc.collaboration_service import CollaborationServicer
 from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox
 from task_svc.notifications import notifications_from
@@ -28,6 +30,8 @@ from task_svc.reminders import Reminders, ReminderScheduler
 from task_svc.service import TaskServicer
 from task_svc.tasks import Tasks
 from taskmgr.task.v1 import (
+    collaboration_service_pb2,
+    collaboration_service_pb2_grpc,
     project_service_pb2,
     project_service_pb2_grpc,
     task_service_pb2,
@@ -37,6 +41,9 @@ from taskmgr.task.v1 import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
 PROJECT_SERVICE_NAME = project_service_pb2.DESCRIPTOR.services_by_name["ProjectService"].full_name
+COLLABORATION_SERVICE_NAME = (
+    collaboration_service_pb2.DESCRIPTOR.services_by_name["CollaborationService"].full_name
+)
 
 
 def build(
@@ -66,11 +73,13 @@ def build(
     notifications, notify_svc = notifications_from(settings, database, tasks)
     members = Members(database, user_directory, page_tokens)
     projects = ProjectServicer(Projects(database, page_tokens), members)
+    collaboration = CollaborationServicer(Collaboration(database, user_directory, page_tokens))
 
     def register(server) -> list[str]:  # noqa: ANN001
         task_service_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(tasks, notifications), server)
         project_service_pb2_grpc.add_ProjectServiceServicer_to_server(projects, server)
-        return [SERVICE_NAME, PROJECT_SERVICE_NAME]
+        collaboration_service_pb2_grpc.add_CollaborationServiceServicer_to_server(collaboration, server)
+        return [SERVICE_NAME, PROJECT_SERVICE_NAME, COLLABORATION_SERVICE_NAME]
 
     server = create_server(
         register=register,

@@ -249,13 +249,16 @@ def _stored(name: str, value: Any) -> Any:
 
 
 def _apply(session: Session, task: Task, changed: Mapping[str, Any], actor: int) -> None:
-    old_status, old_assignee = task.status, task.assigned_to
+    old = {name: getattr(task, name) for name in changed}
+    old_assignee = task.assigned_to
     for name, value in changed.items():
         setattr(task, name, _stored(name, value))
     task.updated_at = utcnow()
     session.flush()  # the version check: StaleDataError if the task changed meanwhile
     if set(changed) - {"assigned_to"}:
-        events.task_updated(session, task, actor, old_status=old_status, changed_fields=list(changed))
+        # One email per person per change: the assignees, old and new, have theirs.
+        assignees = {old_assignee, task.assigned_to} if "assigned_to" in changed else set()
+        events.task_updated(session, task, actor, old=old, told_otherwise=assignees - {None})
     if "assigned_to" in changed:
         events.task_assigned(session, task, actor, previous_assignee=old_assignee)
 

@@ -27,8 +27,13 @@ def recorded(database) -> list[tuple[str, object]]:  # noqa: ANN001
     return found
 
 
-def people(created_by: int, assigned_to: int | None, actor: int) -> events_pb2.TaskPeople:
-    return events_pb2.TaskPeople(created_by=created_by, assigned_to=assigned_to, actor=actor)
+def people(created_by: int, assigned_to: int | None, actor: int, told: list[int]) -> events_pb2.TaskPeople:
+    """`told`: the recipients task_svc decided on (watchers who can see the task, the
+    assignees an assignment is about; never the actor)."""
+    return events_pb2.TaskPeople(
+        created_by=created_by, assigned_to=assigned_to, actor=actor,
+        recipients=events_pb2.TaskRecipients(user_ids=told),
+    )
 
 
 def test_the_life_of_a_task_in_events(stub, as_user, database) -> None:
@@ -55,23 +60,24 @@ def test_the_life_of_a_task_in_events(stub, as_user, database) -> None:
     tid = task.id
     assert recorded(database) == [
         ("taskmgr.task.created", events_pb2.TaskCreated(
-            task_id=tid, title="t", people=people(ALICE, BOB, ALICE), status=pb.TASK_STATUS_PENDING)),
+            task_id=tid, title="t", people=people(ALICE, BOB, ALICE, []), status=pb.TASK_STATUS_PENDING)),
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
-            task_id=tid, title="t", people=people(ALICE, BOB, ALICE))),
+            task_id=tid, title="t", people=people(ALICE, BOB, ALICE, [BOB]))),
         ("taskmgr.task.updated", events_pb2.TaskUpdated(
-            task_id=tid, title="t", people=people(ALICE, BOB, BOB), old_status=pb.TASK_STATUS_PENDING,
+            task_id=tid, title="t", people=people(ALICE, BOB, BOB, [ALICE]), old_status=pb.TASK_STATUS_PENDING,
             new_status=pb.TASK_STATUS_IN_PROGRESS, changed_fields=["status"])),
-        # One update that renames and reassigns: both an update and an assignment.
+        # One update that renames and reassigns: both an update and an assignment; each
+        # person told once (Bob and Carol by the assignment; Bob can no longer see it).
         ("taskmgr.task.updated", events_pb2.TaskUpdated(
-            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE),
+            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE, []),
             old_status=pb.TASK_STATUS_IN_PROGRESS, new_status=pb.TASK_STATUS_IN_PROGRESS,
             changed_fields=["title", "assigned_to"])),
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
-            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE), previous_assignee=BOB)),
+            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE, [CAROL, BOB]), previous_assignee=BOB)),
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
-            task_id=tid, title="renamed", people=people(ALICE, None, ALICE), previous_assignee=CAROL)),
+            task_id=tid, title="renamed", people=people(ALICE, None, ALICE, [CAROL]), previous_assignee=CAROL)),
         ("taskmgr.task.deleted", events_pb2.TaskDeleted(
-            task_id=tid, title="renamed", people=people(ALICE, None, ALICE))),
+            task_id=tid, title="renamed", people=people(ALICE, None, ALICE, []))),
     ]
 
 

@@ -1,0 +1,172 @@
+"""Comments, activity and watching of a task: each operation a transaction that first
+applies the task's visibility rule (task_svc.permissions, with the caller's role in
+the task's project read in the same transaction).
+
+- Whoever can see the task (project viewers included) reads and adds comments, reads
+  its activity and watches or unwatches it; anyone else gets NOT_FOUND, as for a task
+  that does not exist.
+- A comment is 1-10,000 characters (collaboration_service.proto), not only spaces.
+  Its author edits it; its author, an owner of the task's project (the role that
+  manages the project: task_svc.memberships) or staff delete it.
+- `@username` mentions are resolved by user_svc outside the writing transaction (on
+  SQLite that holds the one write lock); the mentioned users who can see the task are
+  told (task_svc.events.task_commented), nobody else.
+- Lists are oldest first, keyset-paged by id (AIP-158 tokens bound to the task).
+- Changes take preconditions on the task's version (If-Match, RFC 9110 section 13.1),
+  checked in the writing transaction; none of them changes the task or its version.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common.contract_rules import string_rules
+from common.db import Database, utcnow
+from common.errors import NotFound, PermissionDenied, invalid
+from common.paging import PageTokens
+from common.preconditions import NONE, Preconditions
+from common.validation import text_problem
+from task_svc import activity, events, watchers
+from task_svc.assignees import UserDirectory
+from task_svc.memberships import Action, Role, allowed
+from task_svc.mentions import mentioned_names
+from task_svc.models import Activity, Comment, Task
+from task_svc.permissions import Viewer, check_visible
+from task_svc.projects import role_of
+from task_svc.watchers import Candidate
+from taskmgr.task.v1 import collaboration_service_pb2 as pb
+
+TEXT_MAX = string_rules(pb.Comment.DESCRIPTOR, "text").max_len
+
+
+def check_text(text: str) -> None:
+    problem = "This field may not be blank." if text and not text.strip() else (
+        text_problem(text, max_length=TEXT_MAX, min_length=1, multiline=True)
+    )
+    if problem:
+        raise invalid({"text": problem})
+
+
+class Collaboration:
+    def __init__(self, database: Database, directory: UserDirectory, page_tokens: PageTokens) -> None:
+        self._db = database
+        self._directory = directory
+        self._page_tokens = page_tokens
+
+    def comments(self, viewer: Viewer, task_id: int, page_token: str, size: int) -> tuple[list[Comment], str]:
+        after = self._page_tokens.decode(page_token, {"comments": task_id}) or 0
+        with self._db.read() as session:
+            _visible(session, viewer, task_id)
+            rows = list(session.scalars(
+                select(Comment).where(Comment.task_id == task_id, Comment.id > after)
+                .order_by(Comment.id).limit(size + 1)
+            ))
+        return self._page(rows, size, {"comments": task_id})
+
+    def add_comment(
+        self, viewer: Viewer, task_id: int, text: str, preconditions: Preconditions = NONE
+    ) -> Comment:
+        check_text(text)
+        with self._db.read() as session:
+            _visible(session, viewer, task_id)  # before asking user_svc anything
+        mentioned = self._mentioned(text)
+        with self._db.transaction() as session:
+            task, _role = _visible(session, viewer, task_id)
+            preconditions.check(task.version)
+            now = utcnow()
+            comment = Comment(
+                task_id=task.id, author=viewer.user_id, text=text, created_at=now, updated_at=now
+            )
+            session.add(comment)
+            session.flush()
+            events.task_commented(session, task, comment, mentioned)
+        return comment
+
+    def edit_comment(
+        self, viewer: Viewer, task_id: int, comment_id: int, text: str, preconditions: Preconditions = NONE
+    ) -> Comment:
+        check_text(text)
+        with self._db.transaction() as session:
+            task, _role = _visible(session, viewer, task_id)
+            preconditions.check(task.version)
+            comment = _comment(session, task_id, comment_id)
+            if comment.author != viewer.user_id:
+                raise PermissionDenied("NOT_COMMENT_AUTHOR", "Only its author may edit a comment.")
+            if comment.text != text:
+                comment.text = text
+                comment.updated_at = utcnow()
+        return comment
+
+    def delete_comment(
+        self, viewer: Viewer, task_id: int, comment_id: int, preconditions: Preconditions = NONE
+    ) -> None:
+        with self._db.transaction() as session:
+            task, role = _visible(session, viewer, task_id)
+            preconditions.check(task.version)
+            comment = _comment(session, task_id, comment_id)
+            manages = task.project_id is not None and allowed(role, Action.MANAGE)
+            if not (comment.author == viewer.user_id or manages or viewer.is_staff):
+                raise PermissionDenied(
+                    "NOT_COMMENT_AUTHOR",
+                    "Only its author, an owner of the task's project or staff may delete a comment.",
+                )
+            activity.record(
+                session, task.id, viewer.user_id, activity.Kind.COMMENT_DELETED, comment_id=comment.id
+            )
+            session.delete(comment)
+
+    def activity(
+        self, viewer: Viewer, task_id: int, page_token: str, size: int
+    ) -> tuple[list[Activity], str]:
+        after = self._page_tokens.decode(page_token, {"activity": task_id}) or 0
+        with self._db.read() as session:
+            _visible(session, viewer, task_id)
+            rows = activity.page(session, task_id, after, size)
+        return self._page(rows, size, {"activity": task_id})
+
+    def watch(
+        self, viewer: Viewer, task_id: int, watching: bool, preconditions: Preconditions = NONE
+    ) -> bool:
+        with self._db.transaction() as session:
+            task, _role = _visible(session, viewer, task_id)
+            preconditions.check(task.version)
+            if watching:
+                watchers.watch(session, task_id, viewer.user_id, staff=viewer.is_staff)
+            else:
+                watchers.unwatch(session, task_id, viewer.user_id)
+        return watching
+
+    def is_watching(self, viewer: Viewer, task_id: int) -> bool:
+        with self._db.read() as session:
+            _visible(session, viewer, task_id)
+            return watchers.is_watching(session, task_id, viewer.user_id)
+
+    def _mentioned(self, text: str) -> list[Candidate]:
+        """The users `text` mentions who exist (user_svc's LookupUser, by name)."""
+        found = []
+        for name in mentioned_names(text):
+            user_id, _problem = self._directory.lookup(name)
+            if user_id is not None:
+                found.append(Candidate(user_id))
+        return found
+
+    def _page(self, rows: list, size: int, fingerprint: dict) -> tuple[list, str]:  # noqa: ANN001
+        token = self._page_tokens.encode(rows[size - 1].id, fingerprint) if len(rows) > size else ""
+        return rows[:size], token
+
+
+def _visible(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:
+    """The task if `viewer` may see it (else NOT_FOUND) and their role in its project."""
+    task = session.get(Task, task_id) if task_id > 0 else None
+    role = None
+    if task is not None and task.project_id is not None:
+        role = role_of(session, task.project_id, viewer.user_id)
+    return check_visible(viewer, task, task_id, role), role
+
+
+def _comment(session: Session, task_id: int, comment_id: int) -> Comment:
+    comment = session.get(Comment, comment_id) if comment_id > 0 else None
+    if comment is None or comment.task_id != task_id:
+        raise NotFound("COMMENT_NOT_FOUND", f"No comment {comment_id} on task {task_id}.")
+    return comment
