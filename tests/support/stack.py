@@ -83,8 +83,10 @@ class Stack:
         )
         self.user_svc = self._start(user_svc.server.build(settings, 0))
         settings = settings.model_copy(update={"user_svc_addr": self.user_svc_addr})
-        self.task_svc = self._start(task_svc.server.build(settings, 0))
         self.notify_svc = self._start(notify_svc.server.build(settings, 0))
+        # task_svc reads a task's notifications from notify_svc.
+        settings = settings.model_copy(update={"notify_svc_addr": f"127.0.0.1:{self.notify_svc.port}"})
+        self.task_svc = self._start(task_svc.server.build(settings, 0))
         self.settings = settings.model_copy(
             update={
                 "task_svc_addr": f"127.0.0.1:{self.task_svc.port}",
