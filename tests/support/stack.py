@@ -80,6 +80,8 @@ class Stack:
             smtp_port=smtp.port,
             smtp_starttls=False,
             email_retry_base_seconds=0.01,
+            # Due-date reminders within a second of a task coming due (tests/e2e/test_reminders_rest.py).
+            task_reminder_interval_seconds=0.5,
         )
         self.user_svc = self._start(user_svc.server.build(settings, 0))
         settings = settings.model_copy(update={"user_svc_addr": self.user_svc_addr})
