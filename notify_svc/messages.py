@@ -23,7 +23,8 @@ class Email:
 
 
 def render(event_type: str, payload: Message, to: Contact) -> Email:
-    subject, body = _RENDERERS[event_type](payload)
+    personal = _RENDERERS_FOR_WHOM.get(event_type)
+    subject, body = personal(payload, to.user_id) if personal else _RENDERERS[event_type](payload)
     return Email(to=to.email, subject=subject, body=f"Hello {to.username},\n\n{body}\n\n-- taskmgr\n")
 
 
@@ -100,6 +101,62 @@ def _overdue(payload) -> tuple[str, str]:  # noqa: ANN001
         f"Task #{payload.task_id} ({payload.title}) was due on {_due(payload)} and is not done yet.",
     )
 
+
+def _task_assigned(payload, user_id: int) -> tuple[str, str]:  # noqa: ANN001
+    """The new assignee, the previous one (told even when they can no longer see the
+    task) and the watchers each read what it means for them."""
+    people = payload.people
+    if people.HasField("assigned_to") and people.assigned_to == user_id:
+        return _assigned(payload)
+    if payload.HasField("previous_assignee") and payload.previous_assignee == user_id:
+        return (
+            f"You were unassigned from task #{payload.task_id}",
+            f"You are no longer the assignee of task #{payload.task_id}: {payload.title}",
+        )
+    who = f"user #{people.assigned_to}" if people.HasField("assigned_to") else "nobody"
+    return (
+        f"Task #{payload.task_id} is now assigned to {who}",
+        f"Task #{payload.task_id} ({payload.title}) is now assigned to {who}.",
+    )
+
+
+def _task_updated(payload, _user_id: int) -> tuple[str, str]:  # noqa: ANN001
+    if payload.old_status != payload.new_status:
+        return _status_changed(payload)
+    fields = ", ".join(name.replace("_", " ") for name in payload.changed_fields) or "nothing"
+    return (
+        f"Task #{payload.task_id} was changed",
+        f"Task #{payload.task_id} ({payload.title}) was changed: {fields}.",
+    )
+
+
+def _task_created(payload, _user_id: int) -> tuple[str, str]:  # noqa: ANN001
+    return f"Task #{payload.task_id} was created", f"Task #{payload.task_id} was created: {payload.title}"
+
+
+def _task_deleted(payload, _user_id: int) -> tuple[str, str]:  # noqa: ANN001
+    return f"Task #{payload.task_id} was deleted", f"Task #{payload.task_id} ({payload.title}) was deleted."
+
+
+def _task_commented(payload, user_id: int) -> tuple[str, str]:  # noqa: ANN001
+    author = f"User #{payload.people.actor}"
+    if user_id in payload.mentioned:
+        subject = f"You were mentioned on task #{payload.task_id}"
+        intro = f"{author} mentioned you in a comment on task #{payload.task_id} ({payload.title}):"
+    else:
+        subject = f"New comment on task #{payload.task_id}"
+        intro = f"{author} commented on task #{payload.task_id} ({payload.title}):"
+    return subject, f"{intro}\n\n{payload.excerpt}"
+
+
+# Renderers of events whose recipients read different things (also given the user id).
+_RENDERERS_FOR_WHOM = {
+    rules.TASK_CREATED: _task_created,
+    rules.TASK_UPDATED: _task_updated,
+    rules.TASK_ASSIGNED: _task_assigned,
+    rules.TASK_DELETED: _task_deleted,
+    rules.TASK_COMMENTED: _task_commented,
+}
 
 _RENDERERS = {
     rules.OTP_REQUESTED: _otp,

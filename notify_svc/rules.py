@@ -16,6 +16,7 @@ TASK_CREATED = "taskmgr.task.created"
 TASK_UPDATED = "taskmgr.task.updated"
 TASK_ASSIGNED = "taskmgr.task.assigned"
 TASK_DELETED = "taskmgr.task.deleted"
+TASK_COMMENTED = "taskmgr.task.commented"
 PROJECT_MEMBER_ADDED = "taskmgr.project.member_added"
 TASK_DUE_SOON = "taskmgr.task.due_soon"
 TASK_OVERDUE = "taskmgr.task.overdue"
@@ -31,11 +32,14 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
     TASK_UPDATED: events_pb2.TaskUpdated,
     TASK_ASSIGNED: events_pb2.TaskAssigned,
     TASK_DELETED: events_pb2.TaskDeleted,
+    TASK_COMMENTED: events_pb2.TaskCommented,
     PROJECT_MEMBER_ADDED: events_pb2.ProjectMemberAdded,
     TASK_DUE_SOON: events_pb2.TaskDueSoon,
     TASK_OVERDUE: events_pb2.TaskOverdue,
     NOTIFICATION_SETTINGS_CHANGED: events_pb2.NotificationSettingsChanged,
 }
+# Task events whose recipients task_svc decides (its watchers: TaskPeople.recipients).
+WATCHED_EVENTS = (TASK_CREATED, TASK_UPDATED, TASK_ASSIGNED, TASK_DELETED, TASK_COMMENTED)
 # user.* events say who the user is; they feed the recipient directory.
 _USER_EVENTS = (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_REGISTERED, USER_VERIFIED)
 
@@ -85,6 +89,12 @@ def recipients(event_type: str, payload: Message | None) -> list[int]:
         return []
     if event_type in (OTP_REQUESTED, PASSWORD_RESET_REQUESTED, USER_VERIFIED):
         return [payload.user_id]  # type: ignore[attr-defined]
+    if event_type in WATCHED_EVENTS and payload.people.HasField("recipients"):  # type: ignore[attr-defined]
+        # task_svc knows who watches the task and who can see it: its list is the rule.
+        people = payload.people  # type: ignore[attr-defined]
+        return [user_id for user_id in dict.fromkeys(people.recipients.user_ids) if user_id != people.actor]
+    # Events recorded before task_svc listed recipients: the assignee, and the people
+    # involved in a status change.
     if event_type == TASK_ASSIGNED:
         people = payload.people  # type: ignore[attr-defined]
         told_self = people.assigned_to == people.actor
