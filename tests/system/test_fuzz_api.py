@@ -116,6 +116,7 @@ def _auth(case, account) -> dict[str, str]:
     return {} if headers is not None and headers.mode.is_negative else account.headers
 
 
+@pytest.mark.timeout(900)  # a few thousand requests per mode, on a machine others share
 def test_generated_requests_get_documented_answers(fuzzed_stack: ProcessStack, mode: GenerationMode):
     base_url = fuzzed_stack.edge_url
     account = register_and_login(fuzzed_stack, "fuzzer")
