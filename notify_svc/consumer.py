@@ -16,10 +16,14 @@ second of the broker's return. One bad message never stops it:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pika
@@ -43,6 +47,9 @@ log = logging.getLogger(__name__)
 _MAX_HANDLER_PAUSE = 10.0
 _MAX_WAIT_IN_PLACE = 30.0
 _MAX_RETRY_INTERVAL = 1.0
+# Windows handled at once, on worker threads: one waits on the database while the other
+# sends, so a window's round trips do not leave notify_svc idle.
+_WINDOWS_IN_FLIGHT = 2
 # Why a message was dead-lettered by the consumer itself (the broker's x-death says only
 # "rejected"); the text is cut to stay well inside an AMQP short string.
 DEAD_REASON_HEADER = "x-taskmgr-dead-reason"
@@ -60,7 +67,7 @@ class EventConsumer:
         self._stopping = threading.Event()
         self._handler_failures = 0
         self._connection_failures = 0
-        self._settled: set[int] = set()  # settled one by one (dead-lettered, returned) in the window in hand
+        self._workers = ThreadPoolExecutor(_WINDOWS_IN_FLIGHT, thread_name_prefix="notify-window")
         # Event id -> when its first delivery failed (Unix milliseconds), for its dead letter;
         # this process's deliveries only (another replica's are not known here).
         self._first_failures: dict[str, int] = {}
@@ -74,6 +81,7 @@ class EventConsumer:
         """Stops after the message in hand; unacknowledged ones go back to the queue."""
         self._stopping.set()
         self._thread.join(timeout)
+        self._workers.shutdown(wait=False)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -97,52 +105,65 @@ class EventConsumer:
                 delivery_limit=settings.notify_delivery_limit,
             )
             channel.basic_qos(prefetch_count=settings.notify_prefetch)
-            window: list[_Delivery] = []
+            incoming: list[_Delivery] = []
             channel.basic_consume(
-                settings.notify_queue, lambda _channel, *delivery: window.append(_Delivery(*delivery))
+                settings.notify_queue, lambda _channel, *delivery: incoming.append(_Delivery(*delivery))
             )
             log.info("consuming %s", settings.notify_queue)
             self._connection_failures = 0
-            # Short slices, so stop() takes effect between windows.
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.5)
-                if window:
-                    # What else is already on the wire joins the window.
-                    connection.process_data_events(time_limit=0)
-                    taken, window[:] = list(window), []
-                    self._handle_window(channel, taken)
+            # Half the prefetch each, so the broker has sent the next while one is handled.
+            window_size = max(1, settings.notify_prefetch // _WINDOWS_IN_FLIGHT)
+            in_flight: deque[_Window] = deque()
+            try:
+                # Short slices, so stop() takes effect between windows; a handled window
+                # wakes the loop at once (add_callback_threadsafe).
+                while not self._stopping.is_set():
+                    connection.process_data_events(time_limit=0.5)
+                    while in_flight and in_flight[0].done.is_set():
+                        self._settle(channel, in_flight.popleft())
+                    while incoming and len(in_flight) < _WINDOWS_IN_FLIGHT:
+                        window = _Window(incoming[:window_size])
+                        del incoming[:window_size]
+                        in_flight.append(window)
+                        self._workers.submit(self._handle_window, window, connection)
+            finally:
+                # Windows in hand finish (committed, or failed), then are settled while the
+                # channel is open; what was not taken goes back to the queue when it closes.
+                for window in in_flight:
+                    window.done.wait()
+                    if channel.is_open:
+                        self._settle(channel, window)
 
-    def _handle_window(self, channel: BlockingChannel, window: list[_Delivery]) -> None:
-        """Handles what the broker has sent (at most the prefetch count), then settles it.
+    def _handle_window(self, window: _Window, connection: pika.BlockingConnection) -> None:
+        """On a worker thread: handles a window of deliveries and notes, per delivery, how
+        it is to be settled; the consumer's thread settles it (pika is not thread-safe).
 
         First deliveries are handled together (one batch: one transaction, emails in
-        parallel) and acknowledged with one `multiple` ack after the commit; a redelivered
-        message alone, so a message that fails its batch cannot take its neighbours to the
-        delivery limit with it: after one failed batch, each is tried on its own.
+        parallel), to be acknowledged with one `multiple` ack after the commit; a
+        redelivered message alone, so a message that fails its batch cannot take its
+        neighbours to the delivery limit with it: after one failed batch, each is tried
+        on its own.
         """
-        events: list[tuple[_Delivery, events_pb2.Event]] = []
-        for delivery in window:
-            try:
-                events.append((delivery, events_pb2.Event.FromString(delivery.body)))
-            except DecodeError as exc:
-                self._dead_letter(channel, delivery, f"{type(exc).__name__}: {exc}")
-        fresh = [item for item in events if not item[0].method.redelivered]
-        groups = [fresh] if fresh else []
-        groups += [[item] for item in events if item[0].method.redelivered]
-        for group in groups:
-            self._handle_group(channel, group)
-        unsettled = [d.method.delivery_tag for d, _ in events if d.method.delivery_tag not in self._settled]
-        self._settled.clear()
-        if unsettled:
-            # Every other delivery on this channel up to that tag is settled already (one
-            # window at a time), so this acks exactly the rest of the window.
-            channel.basic_ack(max(unsettled), multiple=True)
+        try:
+            events: list[tuple[_Delivery, events_pb2.Event]] = []
+            for delivery in window.deliveries:
+                try:
+                    events.append((delivery, events_pb2.Event.FromString(delivery.body)))
+                except DecodeError as exc:
+                    window.dead[delivery.method.delivery_tag] = f"{type(exc).__name__}: {exc}"
+            fresh = [item for item in events if not item[0].method.redelivered]
+            groups = [fresh] if fresh else []
+            groups += [[item] for item in events if item[0].method.redelivered]
+            for group in groups:
+                self._handle_group(window, group)
+        finally:
+            window.done.set()
+            with contextlib.suppress(AMQPError):  # closed meanwhile: nothing to wake
+                connection.add_callback_threadsafe(lambda: None)  # wakes process_data_events
 
-    def _handle_group(
-        self, channel: BlockingChannel, group: list[tuple[_Delivery, events_pb2.Event]]
-    ) -> None:
-        """Handles one batch and dead-letters what is malformed; a batch that failed is
-        returned to the queue (after a pause)."""
+    def _handle_group(self, window: _Window, group: list[tuple[_Delivery, events_pb2.Event]]) -> None:
+        """Handles one batch; notes what is malformed (to dead-letter) and, when the batch
+        failed, what is to be returned (after a pause, taken here)."""
         try:
             outcomes = self._handle([event for _, event in group])
         except Exception as exc:
@@ -153,15 +174,33 @@ class EventConsumer:
             # A pause, so a database outage does not burn every message's delivery limit at once.
             self._stopping.wait(pause)
             for delivery, event in group:
-                self._return_or_give_up(channel, delivery, event, exc)
+                window.failed[delivery.method.delivery_tag] = (event, exc)
             return
         self._handler_failures = 0
         count_notify("handled", sum(outcome is True for outcome in outcomes))
         count_notify("duplicate", sum(outcome is False for outcome in outcomes))
         for (delivery, event), outcome in zip(group, outcomes, strict=True):
-            self._first_failures.pop(event.id, None)
+            window.handled.append(event.id)
             if isinstance(outcome, MalformedEvent):
-                self._dead_letter(channel, delivery, f"{type(outcome).__name__}: {outcome}")
+                window.dead[delivery.method.delivery_tag] = f"{type(outcome).__name__}: {outcome}"
+
+    def _settle(self, channel: BlockingChannel, window: _Window) -> None:
+        """On the consumer's thread: dead-letters, returns and acknowledges a handled
+        window. Windows are settled in the order they were taken, so every delivery before
+        this window's is settled already and one `multiple` ack covers exactly the rest."""
+        for event_id in window.handled:
+            self._first_failures.pop(event_id, None)
+        acked = []
+        for delivery in window.deliveries:
+            tag = delivery.method.delivery_tag
+            if tag in window.dead:
+                self._dead_letter(channel, delivery, window.dead[tag])
+            elif tag in window.failed:
+                self._return_or_give_up(channel, delivery, *window.failed[tag])
+            else:
+                acked.append(tag)
+        if acked:
+            channel.basic_ack(max(acked), multiple=True)
 
     def _return_or_give_up(
         self, channel: BlockingChannel, delivery: _Delivery, event: events_pb2.Event, error: Exception
@@ -177,7 +216,6 @@ class EventConsumer:
             self._first_failures.pop(next(iter(self._first_failures)))
         if deliveries < self._settings.notify_delivery_limit:
             channel.basic_nack(tag, requeue=True)
-            self._settled.add(tag)
             return
         self._first_failures.pop(event.id, None)
         reason = f"failed on {deliveries} deliveries, the last: {type(error).__name__}: {error}"
@@ -226,7 +264,19 @@ class EventConsumer:
             channel.basic_reject(method.delivery_tag, requeue=False)
         else:
             channel.basic_ack(method.delivery_tag)
-        self._settled.add(method.delivery_tag)
+
+
+@dataclass
+class _Window:
+    """Deliveries handled together and, once `done`, how each is to be settled: tags to
+    dead-letter (with the reason), tags that failed (with the event and the error); the
+    others are acknowledged."""
+
+    deliveries: list[_Delivery]
+    dead: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, tuple[events_pb2.Event, Exception]] = field(default_factory=dict)
+    handled: list[str] = field(default_factory=list)  # event ids
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class _Delivery(NamedTuple):
