@@ -98,7 +98,7 @@ class Run:
             "NOTIFY_SVC_DATABASE_URL": postgres.create_database(), "NOTIFY_SVC_PORT": str(port),
             "NOTIFY_SVC_ADDR": f"127.0.0.1:{port}", "EVENTS_EXCHANGE": topology.exchange,
             "NOTIFY_QUEUE": topology.queue, "AMQP_URL": rabbitmq.url if transport == "rabbitmq" else "",
-            "USER_SVC_ADDR": f"127.0.0.1:{free_port()}", "NOTIFY_SVC_METRICS_PORT": str(free_port()),
+            "USER_SVC_ADDR": f"127.0.0.1:{free_port()}", "NOTIFY_SVC_METRICS_PORT": "0",
         }
         self.sink = None
         if mailer == "smtp":
@@ -184,7 +184,8 @@ def throughput(run: Run, profile_dir: str | None) -> str:
     if profile_dir:
         raw = f"{profile_dir}/notify-{run.transport}-{run.mailer}.txt"
         spy = subprocess.Popen(
-            [str(ROOT / ".venv/bin/py-spy"), "record", "--gil", "--format", "raw", "--rate", "200",
+            [str(ROOT / ".venv/bin/py-spy"), "record", os.environ.get("BENCH_PYSPY_MODE", "--gil"),
+             "--format", "raw", "--rate", "200",
              "-o", raw, "--pid", str(run.notify.pid)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
