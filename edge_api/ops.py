@@ -15,20 +15,16 @@ exhaustion).
 
 from __future__ import annotations
 
-import atexit
 import http
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server, values
 
+from common.metrics import prepare_multiprocess_dir
 from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.errors import problem
@@ -106,26 +102,6 @@ def _register_metrics(app: Flask) -> None:
         # which may hold tokens or personal data.
         access_log.info("%s %s %d %.1fms", method, route, response.status_code, elapsed * 1000)
         return response
-
-
-def prepare_multiprocess_dir() -> Path:
-    """Makes PROMETHEUS_MULTIPROC_DIR ready for this run, before any worker starts.
-
-    An operator's directory (k8s: an emptyDir) is emptied of the previous run's value
-    files, which would otherwise be added in; without one, a private temporary directory
-    is made and removed at exit. Sets the variable, so the workers inherit it."""
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if given:
-        directory = Path(given)
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.db"):  # only prometheus_client's files, nothing else
-            stale.unlink(missing_ok=True)
-    else:
-        directory = Path(tempfile.mkdtemp(prefix="taskmgr-edge-metrics-"))
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    values.ValueClass = values.get_value_class()
-    return directory
 
 
 def start_metrics_server(settings: Settings) -> tuple[WSGIServer, threading.Thread]:
