@@ -146,9 +146,15 @@ class ProcessStack:
     # --- life cycle
 
     def start(self, timeout: float = 60.0) -> ProcessStack:
-        for name in self.processes:
-            self.start_process(name)
-        self.wait_ready(timeout)
+        """Starts every process and waits until ready; on failure stops what it started, so a
+        failed start leaves no process holding ports for later tests."""
+        try:
+            for name in self.processes:
+                self.start_process(name)
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_process(self, name: str) -> Process:
