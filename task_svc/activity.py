@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
-from task_svc.fields import PRIORITY_NAMES
+from task_svc.fields import PRIORITY_NAMES, UPDATABLE
 from task_svc.models import Activity, Task
 
 
@@ -57,8 +57,9 @@ def record(
 
 def changed(session: Session, task: Task, actor: int, old: Mapping[str, Any]) -> None:
     """One entry per changed field of `task` (`old`: their values before, as stored);
-    a changed project is a move, a changed assignee is left to `assigned`."""
-    for field, before in old.items():
+    a changed project is a move, a changed assignee is left to `assigned`. In the
+    fields' order (task_svc.fields.UPDATABLE), whatever order the request named them in."""
+    for field, before in sorted(old.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER))):
         after = getattr(task, field)
         if field == "project_id":
             record(session, task.id, actor, Kind.MOVED, field=field, old=before, new=after)
@@ -66,6 +67,9 @@ def changed(session: Session, task: Task, actor: int, old: Mapping[str, Any]) ->
             continue  # the task_assigned event of the same change records it
         else:
             record(session, task.id, actor, Kind.FIELD_CHANGED, field=field, old=before, new=after)
+
+
+_ORDER = {name: position for position, name in enumerate(UPDATABLE)}
 
 
 def assigned(session: Session, task: Task, actor: int, previous: int | None) -> None:

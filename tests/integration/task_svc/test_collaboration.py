@@ -267,8 +267,8 @@ def test_every_change_is_in_the_activity_with_old_and_new_values(stub, talk, pro
         (BOB, K.ACTIVITY_KIND_FIELD_CHANGED, "title", "t", "renamed"),
         (BOB, K.ACTIVITY_KIND_FIELD_CHANGED, "status", "pending", "in_progress"),
         (BOB, K.ACTIVITY_KIND_FIELD_CHANGED, "due_date", None, "2030-01-31T12:00:00Z"),
+        (ALICE, K.ACTIVITY_KIND_FIELD_CHANGED, "description", "", "more"),  # the fields' order
         (ALICE, K.ACTIVITY_KIND_FIELD_CHANGED, "priority", "medium", "urgent"),
-        (ALICE, K.ACTIVITY_KIND_FIELD_CHANGED, "description", "", "more"),
         (ALICE, K.ACTIVITY_KIND_UNASSIGNED, "assigned_to", str(BOB), None),
         (CAROL, K.ACTIVITY_KIND_COMMENT_ADDED, None, None, None),
         (CAROL, K.ACTIVITY_KIND_COMMENT_DELETED, None, None, None),
