@@ -5,9 +5,10 @@ What "dead-lettered" means depends on the transport, and both answer the same ca
 - RabbitMQ (`BrokerDeadLetters`): the messages of notify_svc's dead-letter queue
   (`<queue>.dead`, common.amqp): a poison event the consumer dead-lettered at once, or an
   event that failed on every delivery up to the queue's delivery limit (a mail server
-  away longer than that). The queue stays the store: listing takes each message
-  unacknowledged (basic.get) and gives them all back by closing the channel, so nothing
-  is removed; a replay publishes the chosen ones again to notify_svc's queue (the
+  away longer than that). The queue stays the store: listing takes every message
+  unacknowledged (a consumer with a prefetch window of the queue's depth) and gives them
+  all back by closing the channel, so nothing is removed (two listings at once may each
+  see part of the queue); a replay publishes the chosen ones again to notify_svc's queue (the
   default exchange, so no other binding of the topic exchange sees them twice), with
   publisher confirms, and only then acknowledges them out of the dead-letter queue.
   Reason: the consumer's header `x-taskmgr-dead-reason`, else the broker's x-death
@@ -53,6 +54,7 @@ DEAD_AT_HEADER = "x-taskmgr-dead-at"  # Unix milliseconds
 _DEAD_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count", "x-taskmgr-")
 # A listing holds every message of the queue unacknowledged at once: bounded.
 MAX_LISTED = 10_000
+_LIST_WAIT = 1.0  # seconds without a message before a listing ends short of the depth
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,24 @@ class BrokerDeadLetters:
             return channel.queue_declare(self._dead_queue, passive=True).method.message_count
 
     def _take(self, channel) -> list[tuple[int, pika.BasicProperties, bytes]]:  # noqa: ANN001
+        """Every message of the dead-letter queue (at most MAX_LISTED), unacknowledged.
+        Consumed with a prefetch window of the queue's depth, so the broker sends them
+        at once (basic.get costs a round trip per message: 1,000 took 2.5 to 5.6 s)."""
+        depth = min(channel.queue_declare(self._dead_queue, passive=True).method.message_count, MAX_LISTED)
+        if not depth:
+            return []
+        channel.basic_qos(prefetch_count=depth)
         taken = []
-        while len(taken) < MAX_LISTED:
-            method, properties, body = channel.basic_get(self._dead_queue, auto_ack=False)
+        # A message dead-lettered meanwhile may join; one taken by another lister may not
+        # come: the wait is bounded either way.
+        for method, properties, body in channel.consume(
+            self._dead_queue, auto_ack=False, inactivity_timeout=_LIST_WAIT
+        ):
             if method is None:
                 break
             taken.append((method.delivery_tag, properties, body))
+            if len(taken) >= depth:
+                break
         return taken
 
     def _channel(self):  # noqa: ANN202
