@@ -123,6 +123,8 @@ class ProcessStack:
         for service in SERVICES:
             env[f"{service.upper()}_PORT"] = str(self.ports[service])
             env[f"{service.upper()}_ADDR"] = f"127.0.0.1:{self.ports[service]}"
+            # Free ones, as the edge's: a taskmgr already running on the machine holds the defaults.
+            env[f"{service.upper()}_METRICS_PORT"] = str(free_port())
             if postgres is not None:
                 env[f"{service.upper()}_DATABASE_URL"] = postgres.create_database()
         if rabbitmq is not None:

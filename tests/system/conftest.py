@@ -18,7 +18,10 @@ from tests.system.accounts import Account, register_and_login
 @pytest.fixture(scope="session")
 def process_stack(tmp_path_factory) -> Iterator[ProcessStack]:
     """The embedded default (SQLite, no broker, console email): what `make run` gives a newcomer."""
-    stack = ProcessStack(tmp_path_factory.mktemp("process-stack")).start()
+    # Reminders looked for every second, not every minute: the README's reminder shows at once.
+    stack = ProcessStack(
+        tmp_path_factory.mktemp("process-stack"), extra_env={"TASK_REMINDER_INTERVAL_SECONDS": "1"}
+    ).start()
     yield stack
     stack.stop()
 

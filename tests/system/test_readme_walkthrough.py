@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 
 import pytest
@@ -72,6 +73,20 @@ TEAM_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] 
     ("PATCH", "/api/tasks/$TASK/"): (200, lambda o: _json(o)["status"] == "in_progress"),
 }
 
+# "Reminders and notification settings": Bob's task gets a due date, he is reminded, and
+# turns reminders off.
+SETTING_KINDS = ("assignment", "status_changes", "comments", "due_reminders", "project_membership")
+REMINDER_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] = {
+    ("PATCH", "/api/tasks/$TASK/"): (200, lambda o: _json(o)["due_date"] is not None),
+    ("GET", "/api/logs/"): (
+        200,
+        lambda o: [(e["event_type"], e["status"]) for e in _json(o)["results"]]
+        == [("taskmgr.task.due_soon", "sent")],
+    ),
+    ("GET", "/api/users/notification_settings/"): (200, lambda o: all(_json(o)[k] for k in SETTING_KINDS)),
+    ("PATCH", "/api/users/notification_settings/"): (200, lambda o: _json(o)["due_reminders"] is False),
+}
+
 # The gRPC walkthrough prints no status: what each command's output must contain.
 GRPC_STEPS: dict[str, Callable[[str], bool]] = {
     " list": lambda out: {"taskmgr.user.v1.UserService", "grpc.health.v1.Health"} <= set(out.split()),
@@ -129,6 +144,26 @@ def test_team_walkthrough(process_stack: ProcessStack, shell_variables: dict[str
         assert shows(outcome), where
         if command.assigns:
             shell_variables[command.assigns] = outcome.stdout
+
+
+def test_reminders_walkthrough(process_stack: ProcessStack, shell_variables: dict[str, str]):
+    assert {"BOB", "TASK"} <= set(shell_variables), "runs after the team walkthrough, whose task it uses"
+    commands = _commands("Walkthrough (reminders and notification settings)")
+    steps = [(command.method, command.path) for command in commands]
+    assert set(steps) == set(REMINDER_STEPS), "README reminder steps changed: update REMINDER_STEPS"
+    for command in commands:
+        status, shows = REMINDER_STEPS[(command.method, command.path)]
+        # The reminder comes with the scheduler's next tick (every second here, as the
+        # README says "within a minute"): the log is read again until it shows.
+        deadline = time.monotonic() + 20
+        while True:
+            outcome = readme.run(readme.for_stack(command, process_stack), shell_variables)
+            if shows(outcome) or command.path != "/api/logs/" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        where = f"README step `{command.text}` ({command.note!r}) answered {outcome.status}: {outcome.stdout}"
+        assert outcome.status == status, where
+        assert shows(outcome), where
 
 
 def test_documented_error_example(process_stack: ProcessStack, shell_variables: dict[str, str]):
