@@ -147,6 +147,8 @@ def start_services(processes: Processes, databases: dict[str, str], var_dir: Pat
         **{f"{s.upper()}_ADDR": f"127.0.0.1:{port}" for s, port in ports.items()},
     }
     env.pop("AMQP_URL", None)  # events on the embedded transport
+    for service in databases:  # no metrics servers unless asked for: their default ports may be taken
+        env.setdefault(f"{service.upper()}_METRICS_PORT", "0")
     children = {service: processes.start(service, [PYTHON, "-m", service], env) for service in databases}
     for service, port in ports.items():
         wait_until(lambda port=port: port_open(port), service)

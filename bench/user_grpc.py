@@ -75,6 +75,7 @@ def start_user_svc(database_url: str, var_dir: Path, cheap_hash: bool) -> tuple[
         # No event transport: the outbox relay cannot deliver, so sign_up reads the codes
         # from the outbox (nothing listens on port 1).
         "AMQP_URL": "", "NOTIFY_SVC_ADDR": "127.0.0.1:1",
+        "USER_SVC_METRICS_PORT": "0",  # its default port may be taken (a `make run`)
     }
     if cheap_hash:
         env |= {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST_KIB": "1024", "ARGON2_PARALLELISM": "1"}

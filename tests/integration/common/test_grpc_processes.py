@@ -31,6 +31,7 @@ def start_task_svc(tmp_path: Path, port: int, processes: int) -> subprocess.Pope
         "USER_SVC_ADDR": f"127.0.0.1:{free_port()}",  # not needed to serve health checks
         "GRPC_SHUTDOWN_DRAIN_SECONDS": "0",
         "AMQP_URL": "",
+        "TASK_SVC_METRICS_PORT": "0",  # no metrics server: its default port may be taken
     }
     log = (tmp_path / "task_svc.log").open("wb")
     return subprocess.Popen(
