@@ -18,7 +18,11 @@ the task's project read in the same transaction).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.contract_rules import string_rules
@@ -32,7 +36,7 @@ from task_svc.assignees import UserDirectory
 from task_svc.memberships import Action, Role, allowed
 from task_svc.mentions import mentioned_names
 from task_svc.models import Activity, Comment, Task
-from task_svc.permissions import Viewer, check_visible
+from task_svc.permissions import Viewer, check_visible, task_not_found
 from task_svc.projects import role_of
 from task_svc.watchers import Candidate
 from taskmgr.task.v1 import collaboration_service_pb2 as pb
@@ -71,7 +75,7 @@ class Collaboration:
         with self._db.read() as session:
             _visible(session, viewer, task_id)  # before asking user_svc anything
         mentioned = self._mentioned(text)
-        with self._db.transaction() as session:
+        with _deleted_meanwhile(task_id), self._db.transaction() as session:
             task, _role = _visible(session, viewer, task_id)
             preconditions.check(task.version)
             now = utcnow()
@@ -128,7 +132,7 @@ class Collaboration:
     def watch(
         self, viewer: Viewer, task_id: int, watching: bool, preconditions: Preconditions = NONE
     ) -> bool:
-        with self._db.transaction() as session:
+        with _deleted_meanwhile(task_id), self._db.transaction() as session:
             task, _role = _visible(session, viewer, task_id)
             preconditions.check(task.version)
             if watching:
@@ -154,6 +158,16 @@ class Collaboration:
     def _page(self, rows: list, size: int, fingerprint: dict) -> tuple[list, str]:  # noqa: ANN001
         token = self._page_tokens.encode(rows[size - 1].id, fingerprint) if len(rows) > size else ""
         return rows[:size], token
+
+
+@contextmanager
+def _deleted_meanwhile(task_id: int) -> Iterator[None]:
+    """A row that refers to a task deleted by another transaction between our read and
+    our insert breaks the foreign key (PostgreSQL, READ COMMITTED): the task is gone."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise task_not_found(task_id) from exc
 
 
 def _visible(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:

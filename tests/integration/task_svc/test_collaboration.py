@@ -444,3 +444,33 @@ def test_a_watcher_who_lost_sight_of_a_personal_task_is_not_told(stub, talk, as_
     assert told(database, "taskmgr.task.assigned", events_pb2.TaskAssigned) == [CAROL, BOB]  # Bob: unassigned
     comment(talk, as_user, CAROL, task.id, "on it")
     assert told(database, "taskmgr.task.commented", events_pb2.TaskCommented) == [ALICE]  # not Bob
+
+
+def test_a_task_deleted_between_the_read_and_the_insert_is_not_found(stub, talk, as_user, database, engine):
+    """PostgreSQL, READ COMMITTED: the task is deleted by another transaction right before
+    the comment's (or the watcher's) INSERT: NOT_FOUND, not an internal error. (On SQLite
+    the comment's transaction holds the write lock from its start: no one deletes meanwhile.)"""
+    if engine != "postgresql":
+        pytest.skip("SQLite serializes writers: the task cannot be deleted meanwhile")
+    for table, call in (
+        ("COMMENTS", lambda task_id: comment(talk, as_user, ALICE, task_id, "too late")),
+        (
+            "TASK_WATCHERS",
+            lambda task_id: talk.WatchTask(cpb.WatchTaskRequest(task_id=task_id), metadata=as_user(STAFF)),
+        ),
+    ):
+        task = new_task(stub, as_user)
+
+        def delete_first(
+            conn, cursor, statement, parameters, context, executemany, task_id=task.id, table=table
+        ):  # noqa: ANN001
+            if statement.lstrip().upper().startswith(f"INSERT INTO {table}"):
+                with database.transaction() as session:
+                    session.delete(session.get(Task, task_id))
+
+        event.listen(Engine, "before_cursor_execute", delete_first)
+        try:
+            error = grpc_error(call, task.id)
+        finally:
+            event.remove(Engine, "before_cursor_execute", delete_first)
+        assert (error.code(), reason(error)) == (grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND")
