@@ -68,6 +68,11 @@ def service_config() -> str:
     )
 
 
+# Clients ping an open connection this often (while calls are open: a long-lived stream
+# such as the revocation feed); servers accept pings this often (common.grpc_server).
+KEEPALIVE_TIME_MS = 30_000
+
+
 def make_channel(address: str) -> grpc.Channel:
     """A channel for `address` ("host:port"; "dns:///name:port" balances over replicas)."""
     return grpc.insecure_channel(
@@ -79,7 +84,7 @@ def make_channel(address: str) -> grpc.Channel:
             # two; gRPC's default backoff would wait up to two minutes.
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2_000),
-            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ],

@@ -36,10 +36,23 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from common.grpc_client import KEEPALIVE_TIME_MS
 from common.interceptor import CallInterceptor
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Our clients' keepalive pings must be welcome: by default a server takes a ping without
+# data more often than every 5 minutes as abuse, and after two answers the connection
+# with GOAWAY "too_many_pings" (gRPC doc/keepalive.md), failing the calls on it. An idle
+# long-lived stream (the revocation feed) is pinged every KEEPALIVE_TIME_MS.
+def keepalive_policy(client_keepalive_ms: int) -> list[tuple[str, int]]:
+    """Server options that accept pings from clients that send one every
+    `client_keepalive_ms` (with or without calls open), with room for timer jitter."""
+    return [
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", client_keepalive_ms // 2),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
 
 # Set in a worker of serve_in_processes before it builds its server: bind with SO_REUSEPORT.
 _share_port = False
@@ -125,6 +138,7 @@ def create_server(
             # minutes lets round-robin clients find new replicas after a scale-up.
             ("grpc.max_connection_age_ms", 5 * 60 * 1000),
             ("grpc.max_connection_age_grace_ms", 30 * 1000),
+            *keepalive_policy(KEEPALIVE_TIME_MS),
         ],
     )
     service_names = list(register(server))

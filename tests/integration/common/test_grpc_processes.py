@@ -66,10 +66,10 @@ def test_two_processes_share_the_port_and_both_take_calls_then_stop_on_sigterm(t
     channels = []
     try:
         workers = wait_for(lambda: len(psutil.Process(supervisor.pid).children()) == 2 and
-                           psutil.Process(supervisor.pid).children(), timeout=30)  # fmt: skip
+                           psutil.Process(supervisor.pid).children(), timeout=90)  # fmt: skip
         # Each worker migrates (one at a time) and then listens.
-        wait_for(lambda: all(connections_on(w, port, psutil.CONN_LISTEN) for w in workers), timeout=60)
-        wait_for(lambda: serving(port), timeout=60)
+        wait_for(lambda: all(connections_on(w, port, psutil.CONN_LISTEN) for w in workers), timeout=120)
+        wait_for(lambda: serving(port), timeout=120)
         # Each channel its own TCP connection; the kernel spreads connections over the
         # listening sockets (2**-23 that 24 all land on one worker).
         for _ in range(24):
@@ -96,7 +96,7 @@ def test_a_worker_that_dies_takes_the_service_down_to_be_restarted_whole(tmp_pat
     port = free_port()
     supervisor = start_task_svc(tmp_path, port, processes=2)
     try:
-        wait_for(lambda: serving(port), timeout=60)
+        wait_for(lambda: serving(port), timeout=120)
         first, second = psutil.Process(supervisor.pid).children()
         first.kill()
         code = supervisor.wait(30)
