@@ -228,7 +228,8 @@ def test_swagger_ui_examples_are_accepted_as_they_stand(process_stack, new_accou
             if "requestBody" not in operation or verb == "get":
                 continue
             variables = {
-                "{id}": task["id"], "{project_id}": project.json()["id"], "{user_id}": task["created_by"],
+                "{id}": task["id"], "{task_id}": task["id"], "{project_id}": project.json()["id"],
+                "{user_id}": task["created_by"],
             }
             url = api + path
             for variable, value in variables.items():
