@@ -80,6 +80,12 @@ def banner(settings: Settings) -> str:
     edge = f"http://{local_host(settings.edge_host)}:{settings.edge_port}"
     metrics = f"http://{local_host(settings.edge_metrics_host)}:{settings.edge_metrics_port}/metrics"
     grpc_host = local_host(settings.grpc_host)
+    metrics_host = local_host(settings.metrics_host)
+    service_metrics = "  ".join(
+        f"{service} {metrics_host}:{getattr(settings, f'{service}_metrics_port')}"
+        for service in SERVICES
+        if getattr(settings, f"{service}_metrics_port")
+    ) or "none"
     grpc = "  ".join(
         f"{service} {grpc_host}:{settings.port(service)} (x{settings.processes(service)})"
         for service in SERVICES
@@ -101,6 +107,7 @@ taskmgr is starting ({settings.environment}; settings from the environment and {
   REST edge      {edge}/api/   (health {edge}/healthz)
   Swagger UI     {edge}/swagger/
   metrics        {metrics}   (operators' port)
+                 {service_metrics}   (each service's /metrics)
   gRPC           {grpc}
                  (grpcurl -plaintext {grpc_host}:{settings.user_svc_port} list)
   databases      {databases}

@@ -51,6 +51,7 @@ def test_banner_prints_the_dotenv_settings_and_no_secret(tmp_path, monkeypatch):
     assert "http://127.0.0.1:8123/api/" in text
     assert ":8000" not in text and ":7000" not in text
     assert "http://127.0.0.1:9123/metrics" in text
+    assert "user_svc 127.0.0.1:9465  task_svc 127.0.0.1:9466  notify_svc 127.0.0.1:9467" in text
     assert "task_svc 127.0.0.1:50152" in text
     assert "user_svc    PostgreSQL postgresql://taskmgr:***@db.internal:5433/users?sslmode=require" in text
     assert "task_svc    SQLite var/task_svc.db" in text
@@ -102,6 +103,7 @@ def test_make_run_says_ready_only_when_everything_serves(tmp_path, postgres, rab
     for service in SERVICES:
         variable = service.upper()
         lines += [f"{variable}_PORT={ports[service]}", f"{variable}_ADDR=127.0.0.1:{ports[service]}"]
+        lines.append(f"{variable}_METRICS_PORT={free_port()}")  # the defaults may be taken
     (tmp_path / ".env").write_text("\n".join(lines) + "\n")
     env = {key: value for key, value in os.environ.items() if key.upper() not in _settings_variables()}
     env["PYTHONUNBUFFERED"] = "1"
