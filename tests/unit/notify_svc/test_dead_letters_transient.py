@@ -53,7 +53,11 @@ def test_the_outcome_after_the_retries_says_which() -> None:
             raise self.error
 
     email = Email(to="a@example.com", subject="s", body="b")
-    away = send_with_retries(Refusing(ConnectionRefusedError(111, "refused")), email, attempts=2, base_delay=0)
-    refused = send_with_retries(Refusing(smtplib.SMTPDataError(554, b"no")), email, attempts=2, base_delay=0)
+    away = send_with_retries(
+        Refusing(ConnectionRefusedError(111, "refused")), email, attempts=2, base_delay=0,
+    )
+    refused = send_with_retries(
+        Refusing(smtplib.SMTPDataError(554, b"no")), email, attempts=2, base_delay=0,
+    )
     assert (away.sent, away.attempts, away.transient) == (False, 2, True)
     assert (refused.sent, refused.transient) == (False, False)
