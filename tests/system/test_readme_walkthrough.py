@@ -71,6 +71,15 @@ TEAM_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] 
     ("POST", "/api/tasks/$TASK/assign/"): (200, lambda o: _json(o)["assigned_to"] == 2),
     ("GET", "/api/tasks/"): (200, lambda o: [t["title"] for t in _json(o)["results"]] == ["Pick the fonts"]),
     ("PATCH", "/api/tasks/$TASK/"): (200, lambda o: _json(o)["status"] == "in_progress"),
+    ("POST", "/api/tasks/$TASK/comments/"): (
+        201,
+        lambda o: _json(o)["author"] == 2 and "@alice" in _json(o)["text"],
+    ),
+    ("GET", "/api/tasks/$TASK/activity/"): (
+        200,
+        lambda o: [(a["kind"], a["actor"]) for a in _json(o)["results"]][-2:]
+        == [("field_changed", 2), ("comment_added", 2)],
+    ),
 }
 
 # "Reminders and notification settings": Bob's task gets a due date, he is reminded, and
