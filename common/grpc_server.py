@@ -50,7 +50,7 @@ def keepalive_policy(client_keepalive_ms: int) -> list[tuple[str, int]]:
     """Server options that accept pings from clients that send one every
     `client_keepalive_ms` (with or without calls open), with room for timer jitter."""
     return [
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", client_keepalive_ms // 2),
+        ("grpc.http2.min_ping_interval_without_data_ms", client_keepalive_ms // 2),
         ("grpc.keepalive_permit_without_calls", 1),
     ]
 
