@@ -221,6 +221,27 @@ def test_swagger_ui_examples_are_accepted_as_they_stand(process_stack, new_accou
         timeout=10,
     )
     assert renamed.status_code == 200, renamed.text
+    commented = requests.post(
+        f"{api}/api/tasks/{task['id']}/comments/",
+        json=example("/api/tasks/{task_id}/comments/", "post"),
+        headers=account.headers,
+        timeout=10,
+    )
+    assert commented.status_code == 201, commented.text
+    edited = requests.patch(
+        f"{api}/api/tasks/{task['id']}/comments/{commented.json()['id']}/",
+        json=example("/api/tasks/{task_id}/comments/{id}/", "patch"),
+        headers=account.headers,
+        timeout=10,
+    )
+    assert edited.status_code == 200, edited.text
+    watched = requests.post(
+        f"{api}/api/tasks/{task['id']}/watch/",
+        json=example("/api/tasks/{task_id}/watch/", "post"),
+        headers=account.headers,
+        timeout=10,
+    )
+    assert watched.status_code == 200 and watched.json()["watching"] is True, watched.text
     # The others need state an example cannot hold (a mailed code, a real token, a user
     # to assign): whatever they answer, it is never a broken rule of the contract.
     for path, operations in document["paths"].items():
