@@ -47,7 +47,6 @@ from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 NOTIFY_OUTCOMES = ("handled", "duplicate", "failed", "dead_lettered")
 
 
@@ -75,7 +74,7 @@ def prepare_multiprocess_dir(subdirectory: str = "") -> Path:
     with `subdirectory` (a service's own, so services sharing the setting never add up
     or delete each other's files), emptied of a previous run's files. Sets the variable,
     so forked workers inherit it, and the value class of the metrics made from now on."""
-    given = os.environ.get(MULTIPROC_ENV)
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         directory = Path(given) / subdirectory
         directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +83,7 @@ def prepare_multiprocess_dir(subdirectory: str = "") -> Path:
     else:
         directory = Path(tempfile.mkdtemp(prefix=f"taskmgr-{subdirectory or 'edge'}-metrics-"))
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    os.environ[MULTIPROC_ENV] = str(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     values.ValueClass = values.get_value_class()
     return directory
 
