@@ -15,11 +15,13 @@ Per transport x mailer it prints:
    p99 / max from the producer's commit to the log entry being visible (polled every
    20 ms, so up to 20 ms is the poll's);
 and for both, lost (not logged, or not received by the SMTP server) and duplicated
-(logged twice, or received more than once).
+(logged twice, or received more than once). `--watchers N` makes each throughput event a
+taskmgr.task.commented whose recipients (TaskPeople.recipients, as task_svc lists a
+task's watchers) are N distinct users: N emails per event, counted per (event, user).
 
 Usage: .venv/bin/python bench/events_notify.py [--transports rabbitmq,direct]
        [--mailers console,smtp] [--events 3000] [--rate 200] [--seconds 60] [--rounds 1]
-       [--no-latency] [--profile DIR]
+       [--no-latency] [--profile DIR] [--watchers N]
 `--profile DIR` records notify_svc with py-spy (--gil) during each throughput run and
 prints its top functions (own time); the raw profiles stay in DIR.
 """
@@ -145,7 +147,19 @@ class Run:
         from sqlalchemy import text
 
         with self.notify_db.read() as session:
-            return list(session.scalars(text("SELECT event_id FROM notifications")))
+            rows = session.execute(text("SELECT event_id, recipient_user_id FROM notifications"))
+            return [f"{event_id}:{user_id}" for event_id, user_id in rows]
+
+    def add_contacts(self, user_ids: range) -> None:
+        """notify_svc's directory learns users from user.* events; here they are written."""
+        from common.db import utcnow
+        from notify_svc.models import Recipient
+
+        with self.notify_db.transaction() as session:
+            session.add_all(
+                Recipient(user_id=n, username=f"u{n}", email=f"u{n}@example.com", updated_at=utcnow())
+                for n in user_ids
+            )
 
 
 def otp(user_id: int):  # noqa: ANN201
@@ -154,6 +168,18 @@ def otp(user_id: int):  # noqa: ANN201
     return "taskmgr.user.otp_requested", events_pb2.OtpRequested(
         user_id=user_id, username=f"u{user_id}", email=f"u{user_id}@example.com", code="123456",
         lifetime_seconds=600,
+    )
+
+
+def commented(number: int, watchers: int):  # noqa: ANN201
+    """Comment `number` on a task, to tell `watchers` users of its own."""
+    from taskmgr.events.v1 import events_pb2
+
+    first = (number - 1) * watchers + 1
+    people = events_pb2.TaskPeople(created_by=first, actor=0)
+    people.recipients.user_ids.extend(range(first, first + watchers))
+    return "taskmgr.task.commented", events_pb2.TaskCommented(
+        task_id=number, title="Bench", people=people, comment_id=number, excerpt="A comment."
     )
 
 
@@ -171,10 +197,13 @@ def throughput(run: Run, profile_dir: str | None) -> str:
 
     from tests.integration.events.producer import ProducerOutbox
 
-    count = run.args.events
+    count, watchers = run.args.events, run.args.watchers
+    emails = count * max(watchers, 1)
+    if watchers:
+        run.add_contacts(range(1, emails + 1))
     with run.producer.transaction() as session:
         for user_id in range(1, count + 1):
-            event_type, payload = otp(user_id)
+            event_type, payload = commented(user_id, watchers) if watchers else otp(user_id)
             ProducerOutbox.record(
                 session, source="bench", event_type=event_type, subject="1", payload=payload
             )
@@ -193,7 +222,7 @@ def throughput(run: Run, profile_dir: str | None) -> str:
     started = time.perf_counter()
     relay = run.start_relay()
     deadline = time.monotonic() + 600
-    while len(logged := run.logged()) < count and time.monotonic() < deadline:
+    while len(logged := run.logged()) < emails and time.monotonic() < deadline:
         time.sleep(0.05)
     elapsed = time.perf_counter() - started
     cpu = sum(process.cpu_times()[:2]) - cpu_before
@@ -204,8 +233,10 @@ def throughput(run: Run, profile_dir: str | None) -> str:
     time.sleep(0.5)
     received = run.close()
     line = (
-        f"throughput: {count} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s, "
-        f"notify_svc CPU {cpu * 1000 / count:.2f} ms/event; {losses(count, logged, received, run.mailer)}"
+        f"throughput: {count} events in {elapsed:.2f} s = {count / elapsed:,.0f} events/s"
+        + (f" ({emails} emails, {watchers} per event: {emails / elapsed:,.0f} emails/s)" if watchers else "")
+        + f", notify_svc CPU {cpu * 1000 / count:.2f} ms/event"
+        + f"; {losses(emails, logged, received, run.mailer)}"
     )
     if spy is not None:
         line += "\n" + top_functions(raw)
@@ -329,6 +360,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--profile", metavar="DIR")
+    parser.add_argument("--watchers", type=int, default=0, help="recipients per throughput event")
     args = parser.parse_args()
 
     from tests.conftest import AMQP_URL, PG_ADMIN_URL
