@@ -4,6 +4,10 @@ and the relay's published and failed counts, on PostgreSQL and SQLite."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 from sqlalchemy import update
@@ -12,6 +16,8 @@ from common.metrics import OutboxCollector, outbox_events
 from common.relay import OutboxRelay
 from tests.integration.events.producer import ProducerOutbox, otp_requested, producer_database, record
 from tests.support.engines import ENGINES, database_url
+from tests.support.local import free_port, wait_for
+from tests.support.processes import REPO
 
 
 class Transport:
@@ -60,3 +66,36 @@ def test_outbox_depth_age_and_the_relays_counts(request, tmp_path, engine):
         assert gauges(collector)["taskmgr_outbox_depth"] == 1
     finally:
         database.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", ["user_svc", "task_svc"])
+def test_python_m_serves_its_outbox_gauges_on_its_metrics_port(service, tmp_path):
+    metrics_port = free_port()
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({
+        "ENVIRONMENT": "test", "VAR_DIR": str(tmp_path), "AMQP_URL": "",
+        "GRPC_SHUTDOWN_DRAIN_SECONDS": "0",
+        f"{service.upper()}_PORT": str(free_port()), f"{service.upper()}_METRICS_PORT": str(metrics_port),
+        "USER_SVC_ADDR": f"127.0.0.1:{free_port()}", "NOTIFY_SVC_ADDR": f"127.0.0.1:{free_port()}",
+    })
+    log = (tmp_path / "service.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        [sys.executable, "-m", service], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        def scraped() -> str | None:
+            try:
+                url = f"http://127.0.0.1:{metrics_port}/metrics"
+                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310
+                    text = answer.read().decode()
+            except OSError:
+                return None
+            return text if "taskmgr_outbox_depth" in text else None  # after the migrations
+
+        text = wait_for(scraped, timeout=30)
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert f'taskmgr_outbox_depth{{service="{service}"}} 0.0' in text
+    assert f'taskmgr_outbox_oldest_event_age_seconds{{service="{service}"}} 0.0' in text
