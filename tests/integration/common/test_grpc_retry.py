@@ -16,6 +16,7 @@ from taskmgr.task.v1 import task_service_pb2, task_service_pb2_grpc
 CONTRACT_FILES = [
     "taskmgr/user/v1/user_service.proto",
     "taskmgr/task/v1/task_service.proto",
+    "taskmgr/task/v1/collaboration_service.proto",
     "taskmgr/notify/v1/notify_service.proto",
 ]
 
