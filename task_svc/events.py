@@ -49,10 +49,11 @@ def _record(session: Session, event_type: str, task: Task, payload) -> None:  # 
     Outbox.record(session, source=SOURCE, event_type=event_type, subject=str(task.id), payload=payload)
 
 
-def task_created(session: Session, task: Task, actor: int) -> None:
-    """The creator starts watching; nobody is told (the creator made it; an assignee is
-    told by the task_assigned event of the same change)."""
-    watchers.watch(session, task.id, task.created_by)
+def task_created(session: Session, task: Task, actor: int, *, actor_is_staff: bool = False) -> None:
+    """The creator starts watching (as staff, when they are: staff see every task);
+    nobody is told (the creator made it; an assignee is told by the task_assigned event
+    of the same change)."""
+    watchers.watch(session, task.id, task.created_by, staff=actor_is_staff)
     activity.record(session, task.id, actor, activity.Kind.CREATED)
     _record(session, CREATED, task, events_pb2.TaskCreated(
         task_id=task.id, title=task.title, people=_people(task, actor, []), status=status_enum(task.status),

@@ -89,7 +89,7 @@ class Tasks:
                 session.flush()
                 if request_id:
                     idempotency.remember(session, viewer.user_id, request_id, digest, task)
-                events.task_created(session, task, viewer.user_id)
+                events.task_created(session, task, viewer.user_id, actor_is_staff=viewer.is_staff)
                 if task.assigned_to is not None:
                     events.task_assigned(session, task, viewer.user_id, previous_assignee=None)
             return task

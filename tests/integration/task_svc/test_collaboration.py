@@ -474,3 +474,12 @@ def test_a_task_deleted_between_the_read_and_the_insert_is_not_found(stub, talk,
         finally:
             event.remove(Engine, "before_cursor_execute", delete_first)
         assert (error.code(), reason(error)) == (grpc.StatusCode.NOT_FOUND, "TASK_NOT_FOUND")
+
+
+def test_staff_who_create_a_task_in_a_project_they_are_not_in_are_told_of_it(
+    stub, talk, as_user, team, database
+):
+    task = new_task(stub, as_user, STAFF, project_id=team.id)
+    assert watching(talk, as_user, STAFF, task.id)
+    change(stub, as_user, ALICE, task.id, title="renamed by the owner")
+    assert told(database, "taskmgr.task.updated", events_pb2.TaskUpdated) == [STAFF]
