@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from common.contract_rules import string_rules
 from common.db import Database, utcnow
-from common.errors import NotFound, PermissionDenied, invalid
+from common.errors import Aborted, NotFound, PermissionDenied, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
 from common.validation import text_problem
@@ -91,6 +91,13 @@ class Collaboration:
         self, viewer: Viewer, task_id: int, comment_id: int, text: str, preconditions: Preconditions = NONE
     ) -> Comment:
         check_text(text)
+        with self._db.read() as session:
+            _visible(session, viewer, task_id)
+            before = _comment(session, task_id, comment_id).text
+        # Only a name the text did not mention before is news (user_svc asked outside
+        # the writing transaction); the transaction checks the text is still `before`.
+        added = [name for name in mentioned_names(text) if name not in set(mentioned_names(before))]
+        mentioned = self._users(added)
         with self._db.transaction() as session:
             task, _role = _visible(session, viewer, task_id)
             preconditions.check(task.version)
@@ -98,8 +105,12 @@ class Collaboration:
             if comment.author != viewer.user_id:
                 raise PermissionDenied("NOT_COMMENT_AUTHOR", "Only its author may edit a comment.")
             if comment.text != text:
+                if comment.text != before:  # edited meanwhile: the new names are not these
+                    raise Aborted("CONCURRENT_UPDATE", "The comment is being changed; try again.")
                 comment.text = text
                 comment.updated_at = utcnow()
+                session.flush()
+                events.task_commented(session, task, comment, mentioned, edited=True)
         return comment
 
     def delete_comment(
@@ -148,8 +159,11 @@ class Collaboration:
 
     def _mentioned(self, text: str) -> list[Candidate]:
         """The users `text` mentions who exist (user_svc's LookupUser, by name)."""
+        return self._users(mentioned_names(text))
+
+    def _users(self, names: list[str]) -> list[Candidate]:
         found = []
-        for name in mentioned_names(text):
+        for name in names:
             user_id, _problem = self._directory.lookup(name)
             if user_id is not None:
                 found.append(Candidate(user_id))

@@ -102,11 +102,18 @@ def task_deleted(session: Session, task: Task, actor: int) -> None:
 EXCERPT_LENGTH = 500
 
 
-def task_commented(session: Session, task: Task, comment: Comment, mentioned: Sequence[Candidate]) -> None:
-    """The watchers and the `mentioned` users who can see the task are told, each once."""
+def task_commented(
+    session: Session, task: Task, comment: Comment, mentioned: Sequence[Candidate], *, edited: bool = False
+) -> None:
+    """The watchers and the `mentioned` users who can see the task are told, each once.
+    `edited`: the comment's text changed; only the users it mentions now and did not
+    before (`mentioned`) are told."""
     actor = comment.author
-    activity.record(session, task.id, actor, activity.Kind.COMMENT_ADDED, comment_id=comment.id)
-    told = watchers.recipients(session, task, actor, extra=mentioned)
+    if not edited:
+        activity.record(session, task.id, actor, activity.Kind.COMMENT_ADDED, comment_id=comment.id)
+    told = watchers.recipients(session, task, actor, extra=mentioned, watchers=not edited)
+    if edited and not told:
+        return
     seen_mentions = [c.user_id for c in mentioned if c.user_id in told]
     _record(session, COMMENTED, task, events_pb2.TaskCommented(
         task_id=task.id, title=task.title, people=_people(task, actor, told), comment_id=comment.id,

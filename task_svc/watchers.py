@@ -52,16 +52,17 @@ def who_is_told(
 
 def recipients(
     session: Session, task: Task, actor: int, *, extra: Iterable[Candidate] = (),
-    always: Iterable[int] = (), exclude: Iterable[int] = (),
+    always: Iterable[int] = (), exclude: Iterable[int] = (), watchers: bool = True,
 ) -> list[int]:
-    """who_is_told for `task`'s watchers and `extra` candidates: two statements, whatever
-    the number of watchers."""
+    """who_is_told for `task`'s watchers (unless not `watchers`) and `extra` candidates:
+    two statements, whatever the number of watchers."""
     candidates = [
         Candidate(user_id, staff)
         for user_id, staff in session.execute(
             select(Watcher.user_id, Watcher.staff).where(Watcher.task_id == task.id).order_by(Watcher.user_id)
         )
-    ] + list(extra)
+    ] if watchers else []
+    candidates += list(extra)
     roles: dict[int, Role] = {}
     if task.project_id is not None and candidates:
         rows = session.execute(

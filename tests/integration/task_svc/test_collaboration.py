@@ -483,3 +483,28 @@ def test_staff_who_create_a_task_in_a_project_they_are_not_in_are_told_of_it(
     assert watching(talk, as_user, STAFF, task.id)
     change(stub, as_user, ALICE, task.id, title="renamed by the owner")
     assert told(database, "taskmgr.task.updated", events_pb2.TaskUpdated) == [STAFF]
+
+
+def test_an_edit_tells_only_the_users_it_newly_mentions(stub, talk, as_user, team, database):
+    task = new_task(stub, as_user, project_id=team.id)
+    note = comment(talk, as_user, BOB, task.id, "@user1 have a look")
+    events_before = len(outbox_events(database))
+
+    def edit(text: str) -> None:
+        talk.UpdateComment(
+            cpb.UpdateCommentRequest(task_id=task.id, id=note.id, text=text), metadata=as_user(BOB)
+        )
+
+    edit("@user1 have a look, please")  # nobody new: no event, no email
+    assert len(outbox_events(database)) == events_before
+    edit("@user1 @user3 @user6 have a look")  # Carol (a viewer) is new; user6 does not exist
+    payload = last_event(database, "taskmgr.task.commented", events_pb2.TaskCommented)
+    assert (payload.comment_id, list(payload.mentioned)) == (note.id, [CAROL])
+    assert list(payload.people.recipients.user_ids) == [CAROL]  # not the watchers again
+    assert len(outbox_events(database)) == events_before + 1
+    # No activity entry for an edit: the activity has the comment added, once.
+    kinds = [
+        e.kind
+        for e in talk.ListActivity(cpb.ListActivityRequest(task_id=task.id), metadata=as_user(ALICE)).results
+    ]
+    assert kinds.count(K.ACTIVITY_KIND_COMMENT_ADDED) == 1
