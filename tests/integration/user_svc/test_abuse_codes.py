@@ -58,9 +58,11 @@ def test_within_the_cooldown_the_answer_says_no_code_was_sent_for_any_address(an
     assert len(firsts) == 1  # the same 202 for all three
     svc.clock.advance(seconds=20)
     errors = [failure(resend, client, email) for email in (unverified, verified, unknown)]
-    assert {(e.code, e.reason, round(e.retry_after)) for e in errors} == {
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, "CODE_REQUESTED_RECENTLY", 40)
+    assert {(e.code, e.reason) for e in errors} == {
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "CODE_REQUESTED_RECENTLY")
     }
+    # 40 s of the 60 s cooldown remain, less the real seconds the calls took (the clock runs on)
+    assert all(37 <= e.retry_after <= 40 for e in errors), [e.retry_after for e in errors]
     assert len(client.outbox.codes(unverified)) == 2  # registering, then the one resend
     svc.clock.advance(seconds=41)
     resend(client, unverified)
