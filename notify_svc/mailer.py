@@ -97,6 +97,9 @@ class SmtpMailer:
 class ConsoleMailer:
     """The development default: emails are printed, which is how a developer reads an OTP."""
 
+    # One stream under a lock: emails are written one by one, never on sending threads.
+    parallel = False
+
     def __init__(self, stream: TextIO = sys.stdout) -> None:
         self._stream = stream
         self._lock = threading.Lock()
