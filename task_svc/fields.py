@@ -26,7 +26,9 @@ DEFAULT_STATUS = "pending"
 DEFAULT_PRIORITY = "medium"
 
 # What UpdateTask's update_mask may name.
-UPDATABLE = ("title", "description", "status", "priority", "due_date", "assigned_to", "project_id")
+UPDATABLE = (
+    "title", "description", "status", "priority", "due_date", "assigned_to", "project_id", "label_ids",
+)
 # Output-only fields a client may echo back (AIP-203: ignored, not an error).
 OUTPUT_ONLY = ("id", "created_by", "created_at", "updated_at", "version")
 

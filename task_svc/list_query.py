@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from common import rfc3339
-from common.contract_rules import string_rules
+from common.contract_rules import field_rules, string_rules
 from common.errors import invalid
 from common.validation import text_problem
 from task_svc.fields import PRIORITY_RANKS, STATUSES
@@ -18,6 +19,7 @@ from taskmgr.task.v1 import task_service_pb2 as pb
 ORDER_FIELDS = ("created_at", "updated_at", "due_date", "priority")
 DEFAULT_ORDERING = "-created_at"
 Q_MAX = string_rules(pb.ListTasksRequest.DESCRIPTOR, "q").max_len
+LABELS_MAX = field_rules(pb.ListTasksRequest.DESCRIPTOR.fields_by_name["label"]).repeated.max_items
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ListQuery:
     q: str | None = None
     due_before: dt.datetime | None = None
     due_after: dt.datetime | None = None
+    labels: tuple[int, ...] = ()  # tasks carrying all of them; ascending, each once
 
     def fingerprint(self) -> dict:
         """The canonical query a page token is bound to (so it fits no other query)."""
@@ -53,8 +56,9 @@ class ListQuery:
         return canonical
 
 
-def parse_list_query(viewer: Viewer, raw: Mapping[str, str]) -> ListQuery:
-    """The query from ListTasksRequest's string fields; every bad one is a field error."""
+def parse_list_query(viewer: Viewer, raw: Mapping[str, Any]) -> ListQuery:
+    """The query from ListTasksRequest's string fields and `label` (a list of ids);
+    every bad one is a field error."""
     problems: dict[str, str] = {}
     values: dict = {}
 
@@ -82,6 +86,11 @@ def parse_list_query(viewer: Viewer, raw: Mapping[str, str]) -> ListQuery:
     take("due_before", lambda text: {"due_before": _rfc3339(text)})
     take("due_after", lambda text: {"due_after": _rfc3339(text)})
     take("ordering", lambda text: {"ordering": _ordering(text)})
+    labels = sorted(set(raw.get("label") or ()))
+    if any(label <= 0 or label >= 2**63 for label in labels) or len(labels) > LABELS_MAX:
+        problems["label"] = f"At most {LABELS_MAX} label ids, each a positive integer."
+    elif labels:
+        values["labels"] = tuple(labels)
     if problems:
         raise invalid(problems, "Invalid list filters.")
     values.setdefault("ordering", _ordering(DEFAULT_ORDERING))

@@ -16,6 +16,12 @@ whole table's newest-first index filtering out other people's.) SQLite, which ha
 LATERAL, reads the projects' tasks with an IN (my projects). Tasks of archived projects
 are left out unless the list asks for one project.
 
+The `label` filter (tasks carrying all given labels) is a list of one project: a label
+belongs to one project, so the page is read from that project's index (the project of
+the first label, an init plan), each row kept when an EXISTS per label finds it in
+task_labels' primary key (task_id, label_id). Tasks of other projects and personal tasks
+are never read, and the tasks of archived projects are listed, as for `project`.
+
 Statements are built once per shape of query (ordering, which filters, staff or not,
 where the page starts) with bound parameters and reused: building the union costs
 milliseconds of Python, far more than PostgreSQL needs to run it. Pages are plain rows,
@@ -47,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from task_svc.list_query import ListQuery, Ordering
-from task_svc.models import Project, ProjectMember, Task
+from task_svc.models import Label, Project, ProjectMember, Task, TaskLabel
 
 # psycopg prepares a statement once it has run five times; PostgreSQL then plans each
 # execution anew while it judges a custom plan better, which costs more than running
@@ -93,6 +99,7 @@ def page_query(
     }
     if "q" in filters:
         params["q"] = f"%{_escape_like(query.q)}%"
+    params.update((f"label_{index}", label) for index, label in enumerate(query.labels))
     start = None
     if after is not None:
         value, params["after_id"] = after
@@ -101,7 +108,7 @@ def page_query(
             params["after_value"] = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     shape = _Shape(
         query.ordering, query.viewer.is_staff, filters, query.unassigned, start, query.personal,
-        lateral=dialect == "postgresql",
+        lateral=dialect == "postgresql", labels=len(query.labels),
     )
     return _statement(shape), params
 
@@ -122,6 +129,7 @@ class _Shape:
     start: str | None  # None: the first page; "value" / "null": after a row with / without a value
     personal: bool = False  # personal tasks only (project=none)
     lateral: bool = False  # the database has LATERAL joins (PostgreSQL)
+    labels: int = 0  # how many labels the tasks must all carry (parameters label_0 ...)
 
 
 @lru_cache(maxsize=512)
@@ -129,12 +137,22 @@ def _statement(shape: _Shape) -> Select:
     conditions = _conditions(shape)
     tasks = Task.__table__
     limit = bindparam("limit")
-    if "project" in shape.filters:
+    if "project" in shape.filters or shape.labels:
         # One project: its index, once the viewer's membership is known (staff: any).
-        conditions.append(Task.project_id == bindparam("project"))
+        projects = [bindparam("project")] if "project" in shape.filters else []
+        if shape.labels:
+            label_project = select(Label.project_id).where(Label.id == bindparam("label_0"))
+            projects.append(label_project.scalar_subquery())
+            conditions.extend(
+                exists().where(TaskLabel.task_id == Task.id, TaskLabel.label_id == bindparam(f"label_{i}"))
+                for i in range(shape.labels)
+            )
+        conditions.extend(Task.project_id == project for project in projects)
+        if shape.personal:
+            conditions.append(Task.project_id.is_(None))  # project=none and a label: nothing
         if not shape.staff:
             conditions.append(exists().where(
-                ProjectMember.project_id == bindparam("project"), ProjectMember.user_id == bindparam("viewer")
+                ProjectMember.project_id == projects[0], ProjectMember.user_id == bindparam("viewer")
             ))
         return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(limit)
     if shape.personal:

@@ -2,7 +2,8 @@
 
 - `viewer` reads the project, its members and its tasks;
 - `member` also creates, edits, assigns, moves and deletes the project's tasks;
-- `owner` also manages the project (name, archive, delete) and its members.
+- `owner` also manages the project (name, archive, delete), its members and its labels
+  (members and viewers list the labels; members put them on tasks, as any task edit).
 
 Staff may do everything an owner may, in every project. A project always keeps at
 least one owner: the last one can be neither demoted nor removed (nor leave).
@@ -27,6 +28,7 @@ class Action(StrEnum):
     EDIT_TASKS = "edit_tasks"  # create, change, assign, move in or out, delete tasks
     MANAGE = "manage"  # rename, archive, delete the project; add, change, remove members
     LEAVE = "leave"  # remove oneself
+    MANAGE_LABELS = "manage_labels"  # create, rename, recolour, delete labels
 
 
 ALLOWED: dict[Role, frozenset[Action]] = {
@@ -75,4 +77,5 @@ _WORDS = {
     Action.EDIT_TASKS: "create or change its tasks",
     Action.MANAGE: "manage the project or its members",
     Action.LEAVE: "leave it",
+    Action.MANAGE_LABELS: "create, change or delete its labels",
 }

@@ -69,6 +69,48 @@ class ProjectMember(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Label(Base):
+    """A label of a project's tasks (task_svc.labels)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        # One name per project under caseless matching: `name_key` is the name's
+        # caseless form (task_svc.labels.name_key), the same on both engines.
+        UniqueConstraint("project_id", "name_key", name="uq_labels_project_name_key"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("projects.id", ondelete="CASCADE", name="fk_labels_project_id")
+    )
+    name: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(200))
+    color: Mapped[str] = mapped_column(String(7))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TaskLabel(Base):
+    """A label a task carries (task_svc.task_labels); goes with the task or the label."""
+
+    __tablename__ = "task_labels"
+    __table_args__ = (
+        # The primary key (task_id, label_id) answers "does this task carry label L"
+        # (the list's label filter, an EXISTS per label); this one "which tasks carry L".
+        Index("ix_task_labels_label_id_task_id", "label_id", "task_id"),
+    )
+
+    task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tasks.id", ondelete="CASCADE", name="fk_task_labels_task_id"),
+        primary_key=True,
+    )
+    label_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("labels.id", ondelete="CASCADE", name="fk_task_labels_label_id"),
+        primary_key=True,
+    )
+
+
 # A partial index of personal tasks (both engines).
 _PERSONAL = {"postgresql_where": text("project_id IS NULL"), "sqlite_where": text("project_id IS NULL")}
 # The reminder scheduler's work (task_svc.reminders): open tasks with a due date whose

@@ -1,5 +1,5 @@
-"""The gRPC ProjectService: translates messages to the project and membership
-operations (task_svc.projects, task_svc.project_members) and back."""
+"""The gRPC ProjectService: translates messages to the project, membership and label
+operations (task_svc.projects, task_svc.project_members, task_svc.labels) and back."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from common.context import claims_var
 from common.paging import page_size
 from common.preconditions import Preconditions
 from common.protoconv import to_timestamp
+from task_svc import labels as label_rules
+from task_svc.labels import Labels
 from task_svc.memberships import Role
-from task_svc.models import ProjectMember
+from task_svc.models import Label, ProjectMember
 from task_svc.permissions import Viewer
 from task_svc.project_members import Members
 from task_svc.projects import Projects, ProjectView, mask_fields
@@ -22,9 +24,10 @@ _ROLES = {number: role for role, number in _ROLE_NUMBERS.items()}
 
 
 class ProjectServicer(project_service_pb2_grpc.ProjectServiceServicer):
-    def __init__(self, projects: Projects, members: Members) -> None:
+    def __init__(self, projects: Projects, members: Members, labels: Labels) -> None:
         self._projects = projects
         self._members = members
+        self._labels = labels
 
     def ListProjects(self, request: pb.ListProjectsRequest, context) -> pb.ListProjectsResponse:  # noqa: ANN001, N802
         page, token = self._projects.list(
@@ -87,6 +90,26 @@ class ProjectServicer(project_service_pb2_grpc.ProjectServiceServicer):
         self._members.remove(_viewer(), request.project_id, request.user_id, preconditions)
         return empty_pb2.Empty()
 
+    def ListLabels(self, request: pb.ListLabelsRequest, context) -> pb.ListLabelsResponse:  # noqa: ANN001, N802
+        page, token = self._labels.list(
+            _viewer(), request.project_id, request.page_token, page_size(request.page_size)
+        )
+        return pb.ListLabelsResponse(results=[_label(label) for label in page], next_page_token=token)
+
+    def CreateLabel(self, request: pb.CreateLabelRequest, context) -> pb.Label:  # noqa: ANN001, N802
+        given = request.label
+        return _label(self._labels.create(_viewer(), request.project_id, given.name, given.color))
+
+    def UpdateLabel(self, request: pb.UpdateLabelRequest, context) -> pb.Label:  # noqa: ANN001, N802
+        given = request.label
+        fields = label_rules.mask_fields(list(request.update_mask.paths))
+        values = {name: getattr(given, name) for name in fields}
+        return _label(self._labels.update(_viewer(), request.project_id, given.id, values))
+
+    def DeleteLabel(self, request: pb.DeleteLabelRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
+        self._labels.delete(_viewer(), request.project_id, request.id)
+        return empty_pb2.Empty()
+
 
 def _viewer() -> Viewer:
     claims = claims_var.get()
@@ -108,4 +131,11 @@ def _member(member: ProjectMember) -> pb.Member:
     return pb.Member(
         project_id=member.project_id, user_id=member.user_id, role=_ROLE_NUMBERS[Role(member.role)],
         created_at=to_timestamp(member.created_at),
+    )
+
+
+def _label(label: Label) -> pb.Label:
+    return pb.Label(
+        id=label.id, project_id=label.project_id, name=label.name, color=label.color,
+        created_at=to_timestamp(label.created_at), updated_at=to_timestamp(label.updated_at),
     )

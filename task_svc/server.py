@@ -20,6 +20,7 @@ from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
 from task_svc.collaboration import Collaboration
 from task_svc.collaboration_service import CollaborationServicer
+from task_svc.labels import Labels
 from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox
 from task_svc.notifications import notifications_from
@@ -72,7 +73,7 @@ def build(
     tasks = Tasks(database, user_directory, page_tokens)
     notifications, notify_svc = notifications_from(settings, database, tasks)
     members = Members(database, user_directory, page_tokens)
-    projects = ProjectServicer(Projects(database, page_tokens), members)
+    projects = ProjectServicer(Projects(database, page_tokens), members, Labels(database, page_tokens))
     collaboration = CollaborationServicer(Collaboration(database, user_directory, page_tokens))
 
     def register(server) -> list[str]:  # noqa: ANN001

@@ -40,20 +40,24 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
             due_date=_due_date(given),
             assigned_to=given.assigned_to if given.HasField("assigned_to") else None,
             project_id=given.project_id if given.HasField("project_id") else None,
+            label_ids=tuple(sorted(set(given.label_ids))),
         )
-        return to_message(self._tasks.create(_viewer(), new, request.request_id))
+        return self._message(self._tasks.create(_viewer(), new, request.request_id))
 
     def GetTask(self, request: pb.GetTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
-        return to_message(self._tasks.get(_viewer(), request.id))
+        return self._message(self._tasks.get(_viewer(), request.id))
 
     def ListTasks(self, request: pb.ListTasksRequest, context) -> pb.ListTasksResponse:  # noqa: ANN001, N802
         size = page_size(request.page_size)
         query = parse_list_query(_viewer(), _list_filters(request))
-        page, next_token = self._tasks.list(query, request.page_token, size)
+        page, next_token, labels = self._tasks.list(query, request.page_token, size)
         reply = pb.ListTasksResponse(next_page_token=next_token)
         add = reply.results.add  # each task built in place in the reply, not built and copied in
         for task in page:
-            _fill(add(), task)
+            message = add()
+            _fill(message, task)
+            if task.id in labels:
+                message.label_ids.extend(labels[task.id])
         return reply
 
     def ListTaskNotifications(self, request, context):  # noqa: ANN001, N802
@@ -63,7 +67,7 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         given = request.task
         values = {name: _field_value(given, name) for name in mask_fields(request.update_mask.paths)}
         preconditions = Preconditions.from_request(request)
-        return to_message(self._tasks.update(_viewer(), given.id, values, preconditions))
+        return self._message(self._tasks.update(_viewer(), given.id, values, preconditions))
 
     def DeleteTask(self, request: pb.DeleteTaskRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
         self._tasks.delete(_viewer(), request.id, Preconditions.from_request(request))
@@ -72,7 +76,12 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
     def AssignTask(self, request: pb.AssignTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         user_id = request.user_id if request.HasField("user_id") else None
         preconditions = Preconditions.from_request(request)
-        return to_message(self._tasks.assign(_viewer(), request.id, user_id, preconditions))
+        return self._message(self._tasks.assign(_viewer(), request.id, user_id, preconditions))
+
+    def _message(self, task: Task | Row) -> pb.Task:
+        message = to_message(task)
+        message.label_ids.extend(self._tasks.labels_of(task))
+        return message
 
 
 # Stored enum values -> message enum numbers ('in_progress' -> TASK_STATUS_IN_PROGRESS).
@@ -125,6 +134,8 @@ def _field_value(task: pb.Task, name: str) -> Any:
         return _priority_name(task.priority) or _required(name)
     if name == "due_date":
         return _due_date(task)
+    if name == "label_ids":
+        return sorted(set(task.label_ids))
     if name in ("assigned_to", "project_id"):
         return getattr(task, name) if task.HasField(name) else None
     return getattr(task, name)
@@ -140,6 +151,7 @@ def _list_filters(request: pb.ListTasksRequest) -> dict[str, str]:
     filters = {name: getattr(request, name) for name in TEXT_FILTERS}
     filters["status"] = _status_name(request.status) or ""
     filters["priority"] = _priority_name(request.priority) or ""
+    filters["label"] = list(request.label)
     for name in ("due_before", "due_after"):
         if request.HasField(name):  # out of range: INVALID_ARGUMENT
             filters[name] = from_timestamp(getattr(request, name), name).isoformat()

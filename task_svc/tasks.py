@@ -16,7 +16,7 @@ from common.db import Database, utcnow
 from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
-from task_svc import events, idempotency
+from task_svc import events, idempotency, task_labels
 from task_svc.assignees import UserDirectory
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_RANKS, check_values
 from task_svc.list_query import ListQuery
@@ -56,6 +56,7 @@ class NewTask:
     due_date: Any = None  # an aware datetime or None
     assigned_to: int | None = None
     project_id: int | None = None  # None: a personal task
+    label_ids: tuple[int, ...] = ()  # labels of the project (task_svc.task_labels)
 
 
 class Tasks:
@@ -87,6 +88,9 @@ class Tasks:
                 )
                 session.add(task)
                 session.flush()
+                task_labels.check_in_project(session, new.project_id, new.label_ids)
+                if new.label_ids:
+                    task_labels.replace(session, task.id, viewer.user_id, (), new.label_ids, record=False)
                 if request_id:
                     idempotency.remember(session, viewer.user_id, request_id, digest, task)
                 events.task_created(session, task, viewer.user_id, actor_is_staff=viewer.is_staff)
@@ -112,19 +116,32 @@ class Tasks:
         role = Role(row.viewer_role) if row is not None and row.viewer_role is not None else None
         return check_visible(viewer, row, task_id, role)
 
-    def list(self, query: ListQuery, page_token: str, size: int) -> tuple[list[Row], str]:
+    def list(
+        self, query: ListQuery, page_token: str, size: int
+    ) -> tuple[list[Row], str, dict[int, list[int]]]:
+        """A page of tasks, the next page's token, and the labels of the page's tasks
+        (task id -> label ids; a second query, only when the page holds project tasks)."""
         fingerprint = query.fingerprint()  # once: it copies the whole query
         after = self._page_tokens.decode(page_token, fingerprint)
         with self._db.read_connection() as connection:  # Core rows: no ORM session on the hot path
             page, position = fetch_page(connection, query, after, size)
+            labels = task_labels.carried(connection, _project_tasks(page))
         next_token = self._page_tokens.encode(position, fingerprint) if position else ""
-        return page, next_token
+        return page, next_token, labels
+
+    def labels_of(self, task: Task | Row) -> list[int]:
+        """The label ids `task` carries, ascending (a personal task: none, no query)."""
+        if task.project_id is None:
+            return []
+        with self._db.read_connection() as connection:
+            return task_labels.carried(connection, [task.id]).get(task.id, [])
 
     def update(
         self, viewer: Viewer, task_id: int, values: Mapping[str, Any], preconditions: Preconditions = NONE
     ) -> Task:
-        """Changes the fields in `values` (an update mask's fields and their new values),
-        if the task's version meets `preconditions` when it is written."""
+        """Changes the fields in `values` (an update mask's fields and their new values;
+        `label_ids` a collection of label ids, task_svc.task_labels), if the task's
+        version meets `preconditions` when it is written."""
         check_values(values)
         return self._change(
             viewer, task_id, values, preconditions, assignee_field="assigned_to",
@@ -177,9 +194,10 @@ class Tasks:
                     changed = {
                         name: value
                         for name, value in values.items()
-                        if _stored(name, value) != getattr(task, name)
+                        if name != "label_ids" and _stored(name, value) != getattr(task, name)
                     }
-                    authorize(task, role, set(changed))
+                    labels = _label_change(session, task, values, changed)
+                    authorize(task, role, set(changed) | ({"label_ids"} if labels else set()))
                     # Compare-and-set: the version checked here is the one the UPDATE
                     # below requires ("WHERE version = <read>"), in one transaction.
                     preconditions.check(task.version)
@@ -194,8 +212,15 @@ class Tasks:
                         )
                         assignee = None
                     if assignee is None or assignee == checked_assignee:
+                        if labels:
+                            task_labels.check_in_project(session, target, labels[1])
                         if changed:
                             _apply(session, task, changed, viewer.user_id)
+                        elif labels:
+                            task.updated_at = utcnow()  # a new version, as any change
+                            session.flush()
+                        if labels:
+                            task_labels.replace(session, task.id, viewer.user_id, *labels)
                         return task
             except StaleDataError:
                 continue  # someone changed the task between our read and our write
@@ -242,6 +267,24 @@ def _check_project_target(
             "ASSIGNEE_NOT_MEMBER", "The assignee must be a member of the task's project.",
             fields={field: f"User {assignee} is not a member of project {project_id}."},
         )
+
+
+def _project_tasks(page: list[Row]) -> list[int]:
+    # Personal tasks carry no labels: a page of them costs no second query.
+    return [task.id for task in page if task.project_id is not None]
+
+
+def _label_change(
+    session: Session, task: Task, values: Mapping[str, Any], changed: Mapping[str, Any]
+) -> tuple[list[int], list[int]] | None:
+    """(old, new) label ids when the change alters the task's labels, else None: the set
+    given, or none when the task moves to another project without one."""
+    if "label_ids" not in values and "project_id" not in changed:
+        return None
+    old = task_labels.carried(session, [task.id]).get(task.id, [])
+    new = sorted(set(values.get("label_ids", ())))
+    # Moved with the labels it has: checked against the new project (which refuses them).
+    return (old, new) if old != new or (new and "project_id" in changed) else None
 
 
 def _stored(name: str, value: Any) -> Any:

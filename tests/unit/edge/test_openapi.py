@@ -167,8 +167,8 @@ def test_real_document_is_valid_and_holds_every_annotated_path():
     documented = {(path, verb) for path, ops in document["paths"].items() for verb in ops}
     assert documented == annotated
     # 22 + ProjectService's 11 + the dead letters' 2 + notification settings' 2 + a task's
-    # notifications 1 + CollaborationService's 8
-    assert len(annotated) == 46
+    # notifications 1 + CollaborationService's 8 + ProjectService's labels 4
+    assert len(annotated) == 50
     assert document["paths"]["/api/token/"]["post"]["security"] == []
     assert document["paths"]["/api/tasks/"]["post"]["responses"]["201"]
     assert "results" in document["components"]["schemas"]["ListTasksResponse"]["properties"]

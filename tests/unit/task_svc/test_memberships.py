@@ -11,13 +11,13 @@ from common.errors import FailedPrecondition, NotFound, PermissionDenied
 from task_svc.memberships import Action, Role, allowed, check_allowed, check_keeps_an_owner
 from task_svc.permissions import Viewer, can_see, check_may_assign, check_may_change, check_may_delete
 
-R, E, M, L = Action.READ, Action.EDIT_TASKS, Action.MANAGE, Action.LEAVE
+R, E, M, L, ML = Action.READ, Action.EDIT_TASKS, Action.MANAGE, Action.LEAVE, Action.MANAGE_LABELS
 TABLE = {
-    #            read   edit   manage leave
-    Role.OWNER: {R: True, E: True, M: True, L: True},
-    Role.MEMBER: {R: True, E: True, M: False, L: True},
-    Role.VIEWER: {R: True, E: False, M: False, L: True},
-    None: {R: False, E: False, M: False, L: False},  # not a member
+    #            read   edit   manage leave  manage labels (listing them is read)
+    Role.OWNER: {R: True, E: True, M: True, L: True, ML: True},
+    Role.MEMBER: {R: True, E: True, M: False, L: True, ML: False},
+    Role.VIEWER: {R: True, E: False, M: False, L: True, ML: False},
+    None: {R: False, E: False, M: False, L: False, ML: False},  # not a member
 }
 
 
