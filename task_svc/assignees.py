@@ -38,6 +38,13 @@ class UserDirectory(Protocol):
         Raises UNAVAILABLE when the answer cannot be had.
         """
 
+    def find(self, username: str) -> tuple[int, bool] | None:
+        """The id of the user called `username` (case-insensitive) and whether they are
+        staff, or None when there is none.
+
+        Raises UNAVAILABLE when the answer cannot be had.
+        """
+
 
 class GrpcUserDirectory:
     def __init__(self, channel: grpc.Channel, deadline: float) -> None:
@@ -55,6 +62,10 @@ class GrpcUserDirectory:
         if user is None:
             return None, NO_SUCH_USERNAME
         return user.id, None if user.email_verified else NOT_VERIFIED
+
+    def find(self, username: str) -> tuple[int, bool] | None:
+        user = self._call(self._stub.LookupUser, user_service_pb2.LookupUserRequest(username=username))
+        return None if user is None else (user.id, user.is_staff)
 
     def _call(self, method, request):  # noqa: ANN001, ANN202
         """The user, or None when user_svc says there is none."""

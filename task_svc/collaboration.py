@@ -164,9 +164,9 @@ class Collaboration:
     def _users(self, names: list[str]) -> list[Candidate]:
         found = []
         for name in names:
-            user_id, _problem = self._directory.lookup(name)
-            if user_id is not None:
-                found.append(Candidate(user_id))
+            user = self._directory.find(name)
+            if user is not None:
+                found.append(Candidate(*user))  # staff see every task
         return found
 
     def _page(self, rows: list, size: int, fingerprint: dict) -> tuple[list, str]:  # noqa: ANN001

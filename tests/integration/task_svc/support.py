@@ -48,7 +48,10 @@ class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
         user_id = int(name[4:]) if name.startswith("user") and name[4:].isdigit() else None
         if user_id not in self.users:
             context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
-        return user_service_pb2.User(id=user_id, username=f"user{user_id}", email_verified=self.users[user_id])
+        return user_service_pb2.User(
+            id=user_id, username=f"user{user_id}", email_verified=self.users[user_id],
+            is_staff=user_id == STAFF,
+        )
 
 
 @dataclass

@@ -434,8 +434,8 @@ def test_mentions_tell_those_who_can_see_the_task_and_nobody_else(
     personal = new_task(stub, as_user, assigned_to=BOB)
     comment(talk, as_user, BOB, personal.id, "@user3 @user1 @user5 what do you think?")
     payload = last_event(database, "taskmgr.task.commented", events_pb2.TaskCommented)
-    assert list(payload.mentioned) == [ALICE]
-    assert list(payload.people.recipients.user_ids) == [ALICE]
+    assert list(payload.mentioned) == [ALICE, STAFF]  # staff (user5) see every task
+    assert list(payload.people.recipients.user_ids) == [ALICE, STAFF]
 
 
 def test_a_watcher_who_lost_sight_of_a_personal_task_is_not_told(stub, talk, as_user, database):
