@@ -101,7 +101,7 @@ class Collaboration:
         with self._db.transaction() as session:
             task, _role = _visible(session, viewer, task_id)
             preconditions.check(task.version)
-            comment = _comment(session, task_id, comment_id)
+            comment = _comment(session, task_id, comment_id, lock=True)
             if comment.author != viewer.user_id:
                 raise PermissionDenied("NOT_COMMENT_AUTHOR", "Only its author may edit a comment.")
             if comment.text != text:
@@ -193,8 +193,10 @@ def _visible(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role
     return check_visible(viewer, task, task_id, role), role
 
 
-def _comment(session: Session, task_id: int, comment_id: int) -> Comment:
-    comment = session.get(Comment, comment_id) if comment_id > 0 else None
+def _comment(session: Session, task_id: int, comment_id: int, *, lock: bool = False) -> Comment:
+    """`lock`: the row is held until the transaction ends (FOR UPDATE on PostgreSQL;
+    SQLite's writer holds the database), so the text it compares is the one it replaces."""
+    comment = session.get(Comment, comment_id, with_for_update=lock) if comment_id > 0 else None
     if comment is None or comment.task_id != task_id:
         raise NotFound("COMMENT_NOT_FOUND", f"No comment {comment_id} on task {task_id}.")
     return comment
