@@ -144,14 +144,17 @@ def _relative_to_body(fields: FieldErrors) -> FieldErrors:
     return {name.removeprefix(body + "."): texts for name, texts in fields.items()}
 
 
+# What an HTTPException's own headers may add to its problem: 405's Allow, 429's and 503's
+# Retry-After, 415's Accept-Encoding (RFC 9110 sections 10.2.1, 10.2.3, 12.5.3).
+_KEPT_HEADERS = ("allow", "retry-after", "accept-encoding")
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         if error.response is not None:
             return error.response  # already a problem (the rate limiter builds its own)
-        headers = {
-            name: value for name, value in error.get_headers() if name.lower() in ("allow", "retry-after")
-        }
+        headers = {name: value for name, value in error.get_headers() if name.lower() in _KEPT_HEADERS}
         return problem(error.code or 500, error.description or _title(500), headers=headers)
 
     @app.after_request

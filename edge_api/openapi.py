@@ -60,7 +60,7 @@ _ERRORS: dict[str, tuple[str, str, dict[str, str]]] = {
     "412": ("PreconditionFailed", "If-Match or If-None-Match does not hold (RFC 9110 section 13.1).", {}),
     "413": ("ContentTooLarge", "The body is larger than 64 KiB.", {}),
     "414": ("UriTooLong", "The request target is longer than the edge accepts (8 KiB).", {}),
-    "415": ("UnsupportedMediaType", "The body is not application/json.", {}),
+    "415": ("UnsupportedMediaType", "The body is not application/json, or is content-coded.", {}),
     "422": ("UnprocessableContent", "Idempotency-Key reused with a different body.", {}),
     "431": ("HeadersTooLarge", "The request's headers are larger than the edge accepts.", {}),
     "429": (

@@ -118,6 +118,7 @@ def _read_body(route: Route, errors: FieldErrors) -> Any:
     data = _body_bytes(current_app.config["MAX_CONTENT_LENGTH"])
     if not data.strip():
         return {}  # no body at all means no fields, not a wrong content type
+    _refuse_content_codings()
     if not request.is_json:
         raise UnsupportedMediaType("The body must be JSON (Content-Type: application/json).")
     try:
@@ -135,6 +136,28 @@ def _read_body(route: Route, errors: FieldErrors) -> Any:
             if body.pop(field.name, None) is not None:
                 errors.setdefault(field.name, []).append(f"given in the {header} header")
     return body
+
+
+class UnsupportedContentCoding(UnsupportedMediaType):
+    """415 for a body with a content coding (RFC 9110 section 15.5.16), naming the one
+    coding the edge reads (section 12.5.3: Accept-Encoding in the answer)."""
+
+    def get_headers(self, environ=None, scope=None):  # noqa: ANN001, ANN201
+        return [*super().get_headers(environ, scope), ("Accept-Encoding", "identity")]
+
+
+def _refuse_content_codings() -> None:
+    """The body is the representation after its content codings (RFC 9110 section
+    8.4.1); the edge decodes none, so a coded body (gzip, br, ...) would be read as the
+    JSON it is not. Raises UnsupportedContentCoding for any coding but `identity`."""
+    given = request.headers.get("Content-Encoding", "")
+    codings = [coding.strip().lower() for coding in given.split(",")]
+    unsupported = [coding for coding in codings if coding and coding != "identity"]
+    if unsupported:
+        raise UnsupportedContentCoding(
+            f"The body must not be content-coded (Content-Encoding: {unsupported[0]}); "
+            "send it as plain JSON."
+        )
 
 
 def _body_bytes(limit: int) -> bytes:
