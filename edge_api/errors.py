@@ -137,11 +137,12 @@ def from_rpc_error(error: grpc.RpcError) -> Response:
 def _relative_to_body(fields: FieldErrors) -> FieldErrors:
     """A service names a field from its request message ("task.title"); a REST client
     sent only the body field's content, so the problem names it from there ("title"),
-    as the edge's own body errors do. `g.body_field` is the route's body binding."""
-    body = g.get("body_field", "")
-    if body in ("", "*"):
-        return fields
-    return {name.removeprefix(body + "."): texts for name, texts in fields.items()}
+    as the edge's own body errors do, and a field it sent as a header by the header
+    ("request_id" -> "Idempotency-Key"). `g.body_field` is the route's body binding,
+    `g.header_fields` its header bindings (request field name -> header)."""
+    body, headers = g.get("body_field", ""), g.get("header_fields", {})
+    prefix = "" if body in ("", "*") else body + "."
+    return {headers.get(name) or name.removeprefix(prefix): texts for name, texts in fields.items()}
 
 
 # What an HTTPException's own headers may add to its problem: 405's Allow, 429's and 503's

@@ -46,6 +46,7 @@ def make_view(route: Route, backends: Backends, authenticate: Authenticate) -> V
         authenticate(route)  # 401 before anything in the request is validated
         message = build_request(route, path_values)
         g.body_field = route.body  # errors name fields from the body (edge_api.errors)
+        g.header_fields = {field.name: header for header, field in route.header_fields.items()}
         preconditions.check_before_call(route)
         reply = backends.call(route, message, grpc_metadata())
         return build_response(route, reply)
