@@ -8,9 +8,11 @@ from google.protobuf.message import Message
 
 from common.errors import invalid
 
-# Control characters other than tab and newlines (and NUL) make no sense in our text fields.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters other than tab and newlines (and NUL) make no sense in our text
+# fields: Unicode's category Cc, the C0 set, DEL and the C1 set (U+0080-U+009F: NEL is a
+# line break to some readers, CSI an 8-bit terminal escape).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_SINGLE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def text_problem(value: str, *, max_length: int, min_length: int = 0, multiline: bool = False) -> str | None:
@@ -35,8 +37,8 @@ def check_text(
 
 def message_text_problems(message: Message, prefix: str = "") -> dict[str, str]:
     """Every string field of `message` (nested, repeated and map values too) holding a
-    character that no text field accepts: NUL and the C0/DEL controls other than tab and
-    newlines. Keys are dotted field paths ("task.title", "tags[2]").
+    character that no text field accepts: NUL and the control characters (C0, DEL, C1)
+    other than tab and newlines. Keys are dotted field paths ("task.title", "tags[2]").
 
     Run on every request before its handler (common.interceptor), so a string from a
     body, a path, a query string or a header, sent through the edge or by a direct gRPC
