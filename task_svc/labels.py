@@ -6,7 +6,9 @@ lists them (task_svc.memberships, Action.MANAGE_LABELS and READ).
   so "Bug", "BUG" and "bug" are one name, and so are composed and decomposed accents.
   The unique constraint on (project_id, name_key) holds it against a concurrent create.
 - A colour is `#rrggbb` (CSS Color 4 section 5.2), stored and answered in lower case.
-- Labels carry no version: see the Label message of project_service.proto.
+- Labels carry no version of their own: each change is a change of the project, whose
+  version increases (as for members) and is what If-Match is checked against, in the
+  writing transaction (compare-and-set: a concurrent change is ABORTED).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from common.contract_rules import string_rules
 from common.db import Database, utcnow
-from common.errors import AlreadyExists, NotFound, invalid
+from common.errors import Aborted, AlreadyExists, NotFound, invalid
 from common.paging import PageTokens
+from common.preconditions import NONE, Preconditions
 from common.validation import text_problem
 from task_svc.memberships import Action
-from task_svc.models import Label
+from task_svc.models import Label, Project
 from task_svc.permissions import Viewer
 from task_svc.projects import load
 from taskmgr.task.v1 import project_service_pb2 as pb
@@ -89,11 +94,13 @@ class Labels:
         token = self._page_tokens.encode(rows[size - 1].name_key, fingerprint) if len(rows) > size else ""
         return rows[:size], token
 
-    def create(self, viewer: Viewer, project_id: int, name: str, color: str) -> Label:
+    def create(
+        self, viewer: Viewer, project_id: int, name: str, color: str, preconditions: Preconditions = NONE
+    ) -> Label:
         check_values({"name": name, "color": color})
         try:
             with self._db.transaction() as session:
-                load(session, viewer, project_id, Action.MANAGE_LABELS)
+                project = _managed(session, viewer, project_id, preconditions)
                 now = utcnow()
                 label = Label(
                     project_id=project_id, name=name, name_key=name_key(name), color=color.lower(),
@@ -101,15 +108,21 @@ class Labels:
                 )
                 session.add(label)
                 session.flush()
+                _changed(session, project)
             return label
         except IntegrityError as exc:  # the name, taken meanwhile or before
             raise _exists(name) from exc
+        except StaleDataError as exc:
+            raise _conflict() from exc
 
-    def update(self, viewer: Viewer, project_id: int, label_id: int, values: Mapping[str, Any]) -> Label:
+    def update(
+        self, viewer: Viewer, project_id: int, label_id: int, values: Mapping[str, Any],
+        preconditions: Preconditions = NONE,
+    ) -> Label:
         check_values(values)
         try:
             with self._db.transaction() as session:
-                load(session, viewer, project_id, Action.MANAGE_LABELS)
+                project = _managed(session, viewer, project_id, preconditions)
                 label = self._own(session, project_id, label_id)
                 if "name" in values:
                     label.name, label.name_key = values["name"], name_key(values["name"])
@@ -118,22 +131,50 @@ class Labels:
                 if session.is_modified(label):
                     label.updated_at = utcnow()
                     session.flush()
+                    _changed(session, project)
             return label
         except IntegrityError as exc:
             raise _exists(values["name"]) from exc
+        except StaleDataError as exc:
+            raise _conflict() from exc
 
-    def delete(self, viewer: Viewer, project_id: int, label_id: int) -> None:
+    def delete(
+        self, viewer: Viewer, project_id: int, label_id: int, preconditions: Preconditions = NONE
+    ) -> None:
         """Deletes the label; the tasks carrying it lose it (ON DELETE CASCADE)."""
-        with self._db.transaction() as session:
-            load(session, viewer, project_id, Action.MANAGE_LABELS)
-            session.delete(self._own(session, project_id, label_id))
+        try:
+            with self._db.transaction() as session:
+                project = _managed(session, viewer, project_id, preconditions)
+                session.delete(self._own(session, project_id, label_id))
+                session.flush()
+                _changed(session, project)
+        except StaleDataError as exc:
+            raise _conflict() from exc
 
     @staticmethod
-    def _own(session, project_id: int, label_id: int) -> Label:  # noqa: ANN001
+    def _own(session: Session, project_id: int, label_id: int) -> Label:
         label = session.get(Label, label_id) if label_id > 0 else None
         if label is None or label.project_id != project_id:
             raise label_not_found(label_id)
         return label
+
+
+def _managed(session: Session, viewer: Viewer, project_id: int, preconditions: Preconditions) -> Project:
+    """The project, if `viewer` may manage its labels and its version meets `preconditions`."""
+    project = load(session, viewer, project_id, Action.MANAGE_LABELS).project
+    preconditions.check(project.version)
+    return project
+
+
+def _changed(session: Session, project: Project) -> None:
+    """The project's version increases ("WHERE version = <read>": StaleDataError if it
+    changed meanwhile)."""
+    project.updated_at = utcnow()
+    session.flush()
+
+
+def _conflict() -> Aborted:
+    return Aborted("CONCURRENT_UPDATE", "The project is being changed by someone else; try again.")
 
 
 def _exists(name: str) -> AlreadyExists:

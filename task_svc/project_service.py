@@ -98,16 +98,20 @@ class ProjectServicer(project_service_pb2_grpc.ProjectServiceServicer):
 
     def CreateLabel(self, request: pb.CreateLabelRequest, context) -> pb.Label:  # noqa: ANN001, N802
         given = request.label
-        return _label(self._labels.create(_viewer(), request.project_id, given.name, given.color))
+        preconditions = Preconditions.from_request(request)
+        return _label(
+            self._labels.create(_viewer(), request.project_id, given.name, given.color, preconditions)
+        )
 
     def UpdateLabel(self, request: pb.UpdateLabelRequest, context) -> pb.Label:  # noqa: ANN001, N802
         given = request.label
         fields = label_rules.mask_fields(list(request.update_mask.paths))
         values = {name: getattr(given, name) for name in fields}
-        return _label(self._labels.update(_viewer(), request.project_id, given.id, values))
+        preconditions = Preconditions.from_request(request)
+        return _label(self._labels.update(_viewer(), request.project_id, given.id, values, preconditions))
 
     def DeleteLabel(self, request: pb.DeleteLabelRequest, context) -> empty_pb2.Empty:  # noqa: ANN001, N802
-        self._labels.delete(_viewer(), request.project_id, request.id)
+        self._labels.delete(_viewer(), request.project_id, request.id, Preconditions.from_request(request))
         return empty_pb2.Empty()
 
 

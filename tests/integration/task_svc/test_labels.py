@@ -13,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
+from taskmgr.api.v1.preconditions_pb2 import VersionMatch
 from taskmgr.task.v1 import collaboration_service_pb2 as cpb
 from taskmgr.task.v1 import collaboration_service_pb2_grpc
 from taskmgr.task.v1 import project_service_pb2 as ppb
@@ -251,3 +252,33 @@ def test_the_label_filter_is_checked(stub, as_user) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     error = grpc_error(stub.ListTasks, pb.ListTasksRequest(label=[0]), metadata=as_user(ALICE))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_label_changes_are_changes_of_the_project_checked_against_if_match(projects, team, as_user) -> None:
+    def version() -> int:
+        return projects.GetProject(ppb.GetProjectRequest(id=team.id), metadata=as_user(ALICE)).version
+
+    before = version()
+    stale = VersionMatch(versions=[before])
+    label = new_label(projects, as_user, team.id, "bug")
+    assert version() == before + 1
+    rename = ppb.UpdateLabelRequest(
+        project_id=team.id, label=ppb.Label(id=label.id, name="defect"),
+        update_mask=field_mask_pb2.FieldMask(paths=["name"]), if_match=stale,
+    )
+    create = ppb.CreateLabelRequest(
+        project_id=team.id, label=ppb.Label(name="x", color="#000000"), if_match=stale
+    )
+    delete = ppb.DeleteLabelRequest(project_id=team.id, id=label.id, if_match=stale)
+    for call, request in ((projects.UpdateLabel, rename), (projects.CreateLabel, create),
+                          (projects.DeleteLabel, delete)):
+        assert failure(call, request, metadata=as_user(ALICE)) == (
+            grpc.StatusCode.FAILED_PRECONDITION, "VERSION_MISMATCH"
+        )
+    assert version() == before + 1  # refused changes change nothing
+    rename.if_match.CopyFrom(VersionMatch(versions=[before + 1]))
+    assert projects.UpdateLabel(rename, metadata=as_user(ALICE)).name == "defect"
+    assert version() == before + 2
+    delete.if_match.CopyFrom(VersionMatch(versions=[before + 2]))
+    projects.DeleteLabel(delete, metadata=as_user(ALICE))
+    assert version() == before + 3
