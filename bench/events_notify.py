@@ -119,6 +119,9 @@ class Run:
         try:
             wait_for_port(port)
         except TimeoutError:
+            for process in (self.notify, self.sink):
+                if process is not None:
+                    process.kill()
             sys.exit(f"notify_svc did not start:\n{(var_dir / f'notify-{port}.log').read_text()[-3000:]}")
         self.producer = producer_database(postgres.create_database())
         from common.db import Database
