@@ -71,6 +71,7 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_count)
 
     _register_request_id(app)
+    app.after_request(_storage_and_sniffing_headers)
     register_request_head_rules(app)
     register_ops(app, backends)  # first: its timer must see every request
     rate_limits = MethodRateLimits(settings.rate_limits, settings.ratelimit_storage_uri)
@@ -109,6 +110,17 @@ def _register_request_id(app: Flask) -> None:
     def _return_request_id(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.request_id
         return response
+
+
+def _storage_and_sniffing_headers(response: Response) -> Response:
+    """Every answer under /api/ is one user's data or credentials: `Cache-Control:
+    no-store` (RFC 9111 section 5.2.2.5; the token endpoints must say it, RFC 6749
+    section 5.1; OWASP ASVS v4 8.2.1). Every answer: `X-Content-Type-Options: nosniff`, so
+    no browser reads a JSON or problem body as HTML or script (Fetch standard, 3.5)."""
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _vary_on_cors_request_headers(response: Response) -> Response:
