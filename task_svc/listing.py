@@ -22,6 +22,10 @@ the first label, an init plan), each row kept when an EXISTS per label finds it 
 task_labels' primary key (task_id, label_id). Tasks of other projects and personal tasks
 are never read, and the tasks of archived projects are listed, as for `project`.
 
+Each row brings the task's label ids along (task_labels.carried_column, a correlated
+subquery on task_labels' primary key, run for the page's rows only), so a page stays
+one statement.
+
 Statements are built once per shape of query (ordering, which filters, staff or not,
 where the page starts) with bound parameters and reused: building the union costs
 milliseconds of Python, far more than PostgreSQL needs to run it. Pages are plain rows,
@@ -54,6 +58,7 @@ from sqlalchemy.orm import Session
 
 from task_svc.list_query import ListQuery, Ordering
 from task_svc.models import Label, Project, ProjectMember, Task, TaskLabel
+from task_svc.task_labels import carried_column
 
 # psycopg prepares a statement once it has run five times; PostgreSQL then plans each
 # execution anew while it judges a custom plan better, which costs more than running
@@ -154,7 +159,8 @@ def _statement(shape: _Shape) -> Select:
             conditions.append(exists().where(
                 ProjectMember.project_id == projects[0], ProjectMember.user_id == bindparam("viewer")
             ))
-        return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(limit)
+        statement = select(tasks, carried_column(Task.id)).where(*conditions)
+        return _ordered(statement, Task, shape.ordering).limit(limit)
     if shape.personal:
         conditions.append(Task.project_id.is_(None))
     if shape.staff:
@@ -162,7 +168,8 @@ def _statement(shape: _Shape) -> Select:
             conditions.append(or_(Task.project_id.is_(None), ~exists().where(
                 Project.id == Task.project_id, Project.archived.is_(True)
             )))
-        return _ordered(select(tasks).where(*conditions), Task, shape.ordering).limit(limit)
+        statement = select(tasks, carried_column(Task.id)).where(*conditions)
+        return _ordered(statement, Task, shape.ordering).limit(limit)
     viewer = bindparam("viewer")
     # Personal tasks; the second branch leaves out the viewer's own, which the first has.
     branches = [
@@ -177,7 +184,8 @@ def _statement(shape: _Shape) -> Select:
         parts.append(_my_projects_tasks(shape, conditions))
     # Each branch a subquery, so it keeps its own ORDER BY and LIMIT (and SQLite accepts it).
     merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
-    return _ordered(select(merged), merged.c, shape.ordering).limit(bindparam("limit"))
+    statement = select(merged, carried_column(merged.c.id))
+    return _ordered(statement, merged.c, shape.ordering).limit(bindparam("limit"))
 
 
 def _my_projects_tasks(shape: _Shape, conditions: list[ColumnElement[bool]]) -> Select:

@@ -17,6 +17,7 @@ from task_svc.list_query import parse_list_query
 from task_svc.models import Task
 from task_svc.notifications import TaskNotifications
 from task_svc.permissions import Viewer
+from task_svc.task_labels import parse as parse_labels
 from task_svc.tasks import NewTask, Tasks
 from taskmgr.task.v1 import task_service_pb2 as pb
 from taskmgr.task.v1 import task_service_pb2_grpc
@@ -45,19 +46,16 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         return self._message(self._tasks.create(_viewer(), new, request.request_id))
 
     def GetTask(self, request: pb.GetTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
-        return self._message(self._tasks.get(_viewer(), request.id))
+        return to_message(self._tasks.get(_viewer(), request.id))  # a row, with its labels
 
     def ListTasks(self, request: pb.ListTasksRequest, context) -> pb.ListTasksResponse:  # noqa: ANN001, N802
         size = page_size(request.page_size)
         query = parse_list_query(_viewer(), _list_filters(request))
-        page, next_token, labels = self._tasks.list(query, request.page_token, size)
+        page, next_token = self._tasks.list(query, request.page_token, size)
         reply = pb.ListTasksResponse(next_page_token=next_token)
         add = reply.results.add  # each task built in place in the reply, not built and copied in
         for task in page:
-            message = add()
-            _fill(message, task)
-            if task.id in labels:
-                message.label_ids.extend(labels[task.id])
+            _fill(add(), task)
         return reply
 
     def ListTaskNotifications(self, request, context):  # noqa: ANN001, N802
@@ -78,7 +76,8 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         preconditions = Preconditions.from_request(request)
         return self._message(self._tasks.assign(_viewer(), request.id, user_id, preconditions))
 
-    def _message(self, task: Task | Row) -> pb.Task:
+    def _message(self, task: Task) -> pb.Task:
+        """A task just written, with its labels (read once more: writes are not hot)."""
         message = to_message(task)
         message.label_ids.extend(self._tasks.labels_of(task))
         return message
@@ -118,6 +117,9 @@ def _fill(message: pb.Task, task: Task | Row) -> None:
     set_timestamp(message.updated_at, task.updated_at)
     if task.due_date is not None:
         set_timestamp(message.due_date, task.due_date)
+    labels = getattr(task, "label_ids", None)  # rows read bring them; Task objects do not
+    if labels:
+        message.label_ids.extend(parse_labels(labels))
 
 
 def _viewer() -> Viewer:

@@ -16,12 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, Label, String, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from common.errors import InvalidArgument
 from task_svc import activity
-from task_svc.models import Label, TaskLabel
+from task_svc.models import Label as LabelRow
+from task_svc.models import TaskLabel
+
+
+def carried_column(task_id: ColumnElement[int]) -> Label:
+    """A column `label_ids` of the row whose id is `task_id`: its label ids as text
+    ("3,7"; NULL: none; string_agg on PostgreSQL, group_concat on SQLite), so a read
+    brings a task's labels in its own statement, one index probe of task_labels' primary
+    key per row. Read it with `parse`."""
+    ids = func.aggregate_strings(cast(TaskLabel.label_id, String), ",")
+    return select(ids).where(TaskLabel.task_id == task_id).scalar_subquery().label("label_ids")
+
+
+def parse(text: str | None) -> list[int]:
+    """The label ids of a `carried_column` value, ascending."""
+    return sorted(int(part) for part in text.split(",")) if text else []
 
 
 def carried(session: Session | Connection, task_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -47,7 +62,7 @@ def check_in_project(session: Session, project_id: int | None, label_ids: Collec
     found = set()
     if project_id is not None:
         found = set(session.scalars(
-            select(Label.id).where(Label.project_id == project_id, Label.id.in_(list(label_ids)))
+            select(LabelRow.id).where(LabelRow.project_id == project_id, LabelRow.id.in_(list(label_ids)))
         ))
     strangers = sorted(set(label_ids) - found)
     if strangers:

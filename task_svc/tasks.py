@@ -34,7 +34,7 @@ from task_svc.projects import load, role_of
 
 # A task and the viewer's role in its project (NULL: a personal task, or not a member).
 _TASK_AND_ROLE = (
-    select(Task.__table__, ProjectMember.role.label("viewer_role"))
+    select(Task.__table__, ProjectMember.role.label("viewer_role"), task_labels.carried_column(Task.id))
     .outerjoin(
         ProjectMember,
         and_(ProjectMember.project_id == Task.project_id, ProjectMember.user_id == bindparam("viewer")),
@@ -118,19 +118,19 @@ class Tasks:
 
     def list(
         self, query: ListQuery, page_token: str, size: int
-    ) -> tuple[list[Row], str, dict[int, list[int]]]:
-        """A page of tasks, the next page's token, and the labels of the page's tasks
-        (task id -> label ids; a second query, only when the page holds project tasks)."""
+    ) -> tuple[list[Row], str]:
+        """A page of task rows (with `label_ids`: task_labels.parse) and the next page's
+        token: one statement."""
         fingerprint = query.fingerprint()  # once: it copies the whole query
         after = self._page_tokens.decode(page_token, fingerprint)
         with self._db.read_connection() as connection:  # Core rows: no ORM session on the hot path
             page, position = fetch_page(connection, query, after, size)
-            labels = task_labels.carried(connection, _project_tasks(page))
         next_token = self._page_tokens.encode(position, fingerprint) if position else ""
-        return page, next_token, labels
+        return page, next_token
 
-    def labels_of(self, task: Task | Row) -> list[int]:
-        """The label ids `task` carries, ascending (a personal task: none, no query)."""
+    def labels_of(self, task: Task) -> list[int]:
+        """The label ids a task just written carries, ascending (a personal task: none,
+        no query; a read brings them in its row)."""
         if task.project_id is None:
             return []
         with self._db.read_connection() as connection:
@@ -267,11 +267,6 @@ def _check_project_target(
             "ASSIGNEE_NOT_MEMBER", "The assignee must be a member of the task's project.",
             fields={field: f"User {assignee} is not a member of project {project_id}."},
         )
-
-
-def _project_tasks(page: list[Row]) -> list[int]:
-    # Personal tasks carry no labels: a page of them costs no second query.
-    return [task.id for task in page if task.project_id is not None]
 
 
 def _label_change(

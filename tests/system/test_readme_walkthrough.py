@@ -67,8 +67,12 @@ TEAM_STEPS: dict[tuple[str, str], tuple[int, Callable[[readme.Outcome], bool]]] 
         201,
         lambda o: _json(o)["user_id"] == 2 and _json(o)["role"] == "member",
     ),
+    ("POST", "/api/projects/$PROJECT/labels/"): (201, lambda o: o.stdout.isdigit()),  # LABEL=$(...)
     ("POST", "/api/tasks/"): (201, lambda o: o.stdout.isdigit()),  # TASK=$(... | jq -r .id)
-    ("POST", "/api/tasks/$TASK/assign/"): (200, lambda o: _json(o)["assigned_to"] == 2),
+    ("POST", "/api/tasks/$TASK/assign/"): (
+        200,
+        lambda o: _json(o)["assigned_to"] == 2 and len(_json(o)["label_ids"]) == 1,
+    ),
     ("GET", "/api/tasks/"): (200, lambda o: [t["title"] for t in _json(o)["results"]] == ["Pick the fonts"]),
     ("PATCH", "/api/tasks/$TASK/"): (200, lambda o: _json(o)["status"] == "in_progress"),
     ("POST", "/api/tasks/$TASK/comments/"): (
