@@ -2,6 +2,9 @@
 request string (common.validation), the contract's field rules (common.contract_rules),
 error mapping, access log (failed calls at INFO, successful ones at DEBUG).
 
+A request that is not its message's protobuf encoding is INVALID_ARGUMENT
+(MALFORMED_REQUEST) once the caller is authenticated, never gRPC's own INTERNAL.
+
 Error mapping: a DomainError becomes its status; a dependency that is away
 (`common.faults.dependency_away`: database, broker, peer service) becomes UNAVAILABLE
 with RetryInfo; anything else is INTERNAL with a generic message. A handler whose
@@ -36,7 +39,7 @@ from common.auth import TokenVerifier
 from common.context import claims_var, client_ip_var, request_id_var
 from common.contract_rules import check_request
 from common.db import retry_once_on_disconnect
-from common.errors import DomainError, Unauthenticated, Unavailable, invalid
+from common.errors import DomainError, InvalidArgument, Unauthenticated, Unavailable, invalid
 from common.faults import RETRY_AFTER_SECONDS, dependency_away
 from common.options import find_method, is_public
 from common.rate_limits import MethodRateLimits
@@ -73,7 +76,7 @@ class CallInterceptor(grpc.ServerInterceptor):
         behavior = _wrap(handler.unary_unary, method, authenticate, self._internal_key)
         return grpc.unary_unary_rpc_method_handler(
             behavior,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -96,6 +99,30 @@ class CallInterceptor(grpc.ServerInterceptor):
 
 def _no_check(_metadata: dict[str, str]) -> None:
     return None
+
+
+class _Undecodable:
+    """A request that is not its message's protobuf encoding."""
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], object] | None) -> Callable[[bytes], object] | None:
+    """The method's deserializer, giving _UNDECODABLE instead of raising: gRPC would
+    answer INTERNAL before any interceptor code runs, and log an ERROR with a traceback,
+    for bytes a caller chose. The call then authenticates as usual and is refused as
+    INVALID_ARGUMENT (`_wrap`)."""
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> object:
+        try:
+            return deserialize(data)
+        except Exception:  # DecodeError, a string field that is not UTF-8, ...
+            return _UNDECODABLE
+
+    return decode
 
 
 def _then_limited(
@@ -122,6 +149,8 @@ def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None],
         code = grpc.StatusCode.OK
         try:
             authenticate(metadata)
+            if request is _UNDECODABLE:
+                raise InvalidArgument("MALFORMED_REQUEST", "The request is not a valid protobuf message.")
             problems = message_text_problems(request)  # NUL and control characters, any field
             if problems:
                 raise invalid(problems)
