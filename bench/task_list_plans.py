@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from common.db import Database, migrate  # noqa: E402
 from task_svc.list_query import parse_list_query  # noqa: E402
 from task_svc.listing import POSTGRES_SETTINGS, fetch_page, page_query  # noqa: E402
-from task_svc.models import ProjectMember, Task  # noqa: E402
+from task_svc.models import Label, ProjectMember, Task  # noqa: E402
 from task_svc.permissions import Viewer  # noqa: E402
 from task_svc.server import MIGRATIONS  # noqa: E402
 
@@ -53,6 +53,21 @@ MEMBERS_FILL = text("""
     FROM generate_series(1, CAST(:users AS bigint)) AS u,
          generate_series(0, CAST(:per_user AS bigint) - 1) AS k,
          LATERAL (SELECT 1 + (u * 37 + k * 50) % CAST(:projects AS bigint) AS project_id) AS chosen
+""")
+
+# Three labels per project (slots 0-2); a project's task g carries slot g % 3, and slot 0
+# too when g is even: the label filter's probe, slots 1 and 0 together, matches a sixth of
+# a project's tasks.
+LABELS_FILL = text("""
+    INSERT INTO labels (project_id, name, name_key, color, created_at, updated_at)
+    SELECT p.id, 'l' || s, 'l' || s, '#000000', now(), now()
+    FROM projects AS p, generate_series(0, 2) AS s
+""")
+TASK_LABELS_FILL = text("""
+    INSERT INTO task_labels (task_id, label_id)
+    SELECT t.id, l.id FROM tasks AS t JOIN labels AS l ON l.project_id = t.project_id
+    WHERE t.id BETWEEN :first AND :last
+      AND (l.name = 'l' || (t.id % 3) OR (l.name = 'l0' AND t.id % 2 = 0))
 """)
 
 # Task g: creator and assignee spread over USERS, one in five unassigned, a third
@@ -87,11 +102,13 @@ def fill(database: Database, first: int, last: int) -> float:
         connection.execute(FILL, {"first": first, "last": last, "users": USERS, "projects": PROJECTS})
         for _name, definition in indexes:
             connection.execute(text(definition))
+        connection.execute(TASK_LABELS_FILL, {"first": first, "last": last})
         connection.commit()
     with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE tasks"))
         connection.execute(text("VACUUM ANALYZE projects"))
         connection.execute(text("VACUUM ANALYZE project_members"))
+        connection.execute(text("VACUUM ANALYZE task_labels"))
     return time.perf_counter() - started
 
 
@@ -149,6 +166,11 @@ def measure(database: Database, total: int) -> dict[str, float]:
         )
     project_query = parse_list_query(PROBE, {"project": str(one_project)})
     with database.read() as session:
+        slots = dict(session.execute(
+            select(Label.name, Label.id).where(Label.project_id == one_project, Label.name.in_(["l0", "l1"]))
+        ).all())
+    label_query = parse_list_query(PROBE, {"label": [slots["l1"], slots["l0"]]})
+    with database.read() as session:
         first_page, position = fetch_page(session, query, None, PAGE)
         assert len(first_page) == PAGE and position is not None
         results = {
@@ -156,6 +178,7 @@ def measure(database: Database, total: int) -> dict[str, float]:
             "next page": timed(lambda: fetch_page(session, query, position, PAGE)),
             "staff first page": timed(lambda: fetch_page(session, staff_query, None, PAGE)),
             "one project's first page": timed(lambda: fetch_page(session, project_query, None, PAGE)),
+            "two labels' first page": timed(lambda: fetch_page(session, label_query, None, PAGE)),
             "naive OR first page": timed(lambda: list(session.scalars(naive_or_statement(PAGE + 1)))),
         }
     statement, params = page_query(query, None, PAGE + 1)
@@ -168,6 +191,10 @@ def measure(database: Database, total: int) -> dict[str, float]:
     print("  EXPLAIN (ANALYZE, BUFFERS) of the first page (task_svc's query):")
     print("\n".join("    " + line for line in explain(database, statement, params)))
     if total >= 1_000_000:
+        label_statement, label_params = page_query(label_query, None, PAGE + 1)
+        print("  EXPLAIN (ANALYZE, BUFFERS) of two labels' first page (generic plan):")
+        label_plan = explain(database, label_statement, label_params, generic=True)
+        print("\n".join("    " + line for line in label_plan))
         print("  the same, with the generic plan of a prepared statement:")
         print("\n".join("    " + line for line in explain(database, statement, params, generic=True)))
         print("  EXPLAIN (ANALYZE, BUFFERS) of the naive OR form, for contrast:")
@@ -189,6 +216,7 @@ def main() -> None:
             sizes = {"users": USERS, "projects": PROJECTS, "per_user": PROJECTS_PER_USER}
             connection.execute(PROJECTS_FILL, sizes)
             connection.execute(MEMBERS_FILL, sizes)
+            connection.execute(LABELS_FILL)
             mine = select(ProjectMember.project_id).where(ProjectMember.user_id == PROBE.user_id)
             memberships = len(connection.execute(mine).all())
         print(f"{PROJECTS:,} projects; the probe user is a member of {memberships}")

@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Label, String, cast, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Label, String, cast, delete, insert, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from common.errors import InvalidArgument
 from task_svc import activity
@@ -27,11 +30,29 @@ from task_svc.models import TaskLabel
 
 def carried_column(task_id: ColumnElement[int]) -> Label:
     """A column `label_ids` of the row whose id is `task_id`: its label ids as text
-    ("3,7"; NULL: none; string_agg on PostgreSQL, group_concat on SQLite), so a read
-    brings a task's labels in its own statement, one index probe of task_labels' primary
-    key per row. Read it with `parse`."""
-    ids = func.aggregate_strings(cast(TaskLabel.label_id, String), ",")
+    ("3,7"; NULL: none), so a read brings a task's labels in its own statement, one index
+    probe of task_labels' primary key per row. Read it with `parse`."""
+    ids = _CommaJoined(cast(TaskLabel.label_id, String))
     return select(ids).where(TaskLabel.task_id == task_id).scalar_subquery().label("label_ids")
+
+
+class _CommaJoined(FunctionElement):
+    """Text values joined by commas: string_agg on PostgreSQL, group_concat on SQLite.
+    The separator is SQL text, not a parameter (SQLAlchemy's aggregate_strings makes it a
+    render-time one, which EXPLAIN in bench/task_list_plans.py cannot compile)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_CommaJoined)
+def _group_concat(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+    return f"group_concat({compiler.process(element.clauses, **kw)}, ',')"
+
+
+@compiles(_CommaJoined, "postgresql")
+def _string_agg(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ',')"
 
 
 def parse(text: str | None) -> list[int]:
