@@ -32,6 +32,16 @@ _CORS_ALLOW_HEADERS = [
 _CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Request-Id", "WWW-Authenticate"]
 
 
+class _EdgeFlask(Flask):
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with Allow, no body and no media type (RFC 9110 sections 9.3.7,
+        15.3.5); Flask's own is a 200 with an empty text/html body."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
+
 def create_app(
     settings: Settings | None = None,
     channels: Mapping[str, grpc.Channel] | None = None,
@@ -62,7 +72,7 @@ def create_app(
             else EdgeAuthenticator.header_only()
         )
 
-    app = Flask(__name__)
+    app = _EdgeFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # larger bodies: 413
     # Vouches for the client's address to the services (common.client_ip).
     app.config["TASKMGR_CLIENT_IP_KEY"] = settings.secret("internal_key")
