@@ -104,12 +104,12 @@ def banner(settings: Settings) -> str:
         email = "printed by notify_svc below"
     return f"""
 taskmgr is starting ({settings.environment}; settings from the environment and {ENV_FILE})
-  REST edge      {edge}/api/   (health {edge}/healthz)
+  REST edge      {edge}/api/...  e.g. {edge}/api/tasks/   (health {edge}/healthz)
   Swagger UI     {edge}/swagger/
   metrics        {metrics}   (operators' port)
                  {service_metrics}   (each service's /metrics)
   gRPC           {grpc}
-                 (grpcurl -plaintext {grpc_host}:{settings.user_svc_port} list)
+                 (.venv/bin/grpcurl -plaintext {grpc_host}:{settings.user_svc_port} list)
   databases      {databases}
   events         {events}
   emails         {email}
