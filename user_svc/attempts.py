@@ -31,6 +31,11 @@ def code_key(purpose: Purpose, email: str) -> str:
     return f"code:{purpose.value}:{email}"
 
 
+def code_try_key(code_id: int, client_ip: str) -> str:
+    """Wrong tries at one code from one client address (otp.WRONG_TRIES_PER_ADDRESS)."""
+    return f"code-try:{code_id}:{client_ip}"
+
+
 def failures_since(session: Session, key: str, since: dt.datetime) -> list[dt.datetime]:
     rows = session.scalars(
         select(FailedAttempt.at).where(FailedAttempt.key == key, FailedAttempt.at > since)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import Update, delete, select, update
 from sqlalchemy.orm import Session
 
+from common.context import client_ip_var
 from common.db import Database, serialize_on
 from common.errors import InvalidArgument, ResourceExhausted, invalid
 from user_svc import attempts, events, otp, sessions
@@ -48,13 +49,9 @@ class EmailCodes:
         self.requested = threading.Event()
 
     def send(self, session: Session, user: User, purpose: Purpose) -> None:
-        """Sends a new code (the event carries it) and cancels the previous ones."""
+        """Sends a new code (the event carries it) beside the open ones: a request, which
+        anybody can make, must not cancel the code in the owner's mailbox (otp.py)."""
         now = self._clock()
-        session.execute(
-            update(OtpCode)
-            .where(OtpCode.user_id == user.id, OtpCode.purpose == purpose.value, OtpCode.closed_at.is_(None))
-            .values(closed_at=now)
-        )
         code = otp.new_code()
         session.add(
             OtpCode(
@@ -168,33 +165,44 @@ class EmailCodes:
             raise _invalid_code()
 
     def _accept_code(self, session: Session, email: str, purpose: Purpose, code: str) -> User | None:
-        """The user whose valid code this is (now used up), or None after a wrong try.
+        """The user whose valid code this is (now used up, with every other open code of
+        the purpose), or None after a wrong try.
 
-        A wrong try counts against the open code only (5 burn it, otp.py); with no open
-        code it costs nobody anything. Either way it is recorded, so the answer writes
-        the same whatever the address (and takes the same time).
+        The code is checked against each open code the caller's address has not burnt
+        (otp.WRONG_TRIES_PER_ADDRESS, per client_ip_var); a wrong try is charged to each
+        of them, per address and in total (otp.WRONG_TRIES_PER_CODE). With no open code
+        it costs nobody anything. Either way it is recorded, so the answer writes the
+        same whatever the address (and takes the same time).
         """
         now = self._clock()
-        user = _locked_user(session, email)  # serialises guesses at one code
+        user = _locked_user(session, email)  # serialises guesses at one user's codes
         if not otp.well_formed(code):
             raise _invalid_code()  # cannot be right, so it costs no try
-        current = None if user is None else _open_code(session, user.id, purpose)
-        if current is not None and self._mac.matches(current.code_mac, user.id, purpose, code):
-            state = otp.CodeState(current.expires_at, current.wrong_attempts, current.closed_at is not None)
-            # Used up by a conditional UPDATE: it applies only while the code is still
-            # open and unburnt, so the code is accepted once whatever runs beside this
-            # (the row count says), with or without the row lock above.
-            use_up = update(OtpCode).where(
-                OtpCode.id == current.id,
-                OtpCode.closed_at.is_(None),
-                OtpCode.wrong_attempts < otp.WRONG_TRIES_PER_CODE,
-            )
-            if state.usable(now) and _changed(session, use_up.values(closed_at=now)):
-                return user
-        elif current is not None:
+        client_ip = client_ip_var.get()
+        tried = []
+        for current in [] if user is None else _open_codes(session, user.id, purpose, now):
+            key = attempts.code_try_key(current.id, client_ip)
+            if not otp.address_may_try(len(attempts.failures_since(session, key, now - otp.LIFETIME))):
+                continue  # burnt for this address: not even checked
+            if self._mac.matches(current.code_mac, user.id, purpose, code):
+                # Used up by a conditional UPDATE: it applies only while the code is still
+                # open and unburnt, so the code is accepted once whatever runs beside this
+                # (the row count says), with or without the row lock above.
+                use_up = update(OtpCode).where(
+                    OtpCode.id == current.id,
+                    OtpCode.closed_at.is_(None),
+                    OtpCode.wrong_attempts < otp.WRONG_TRIES_PER_CODE,
+                )
+                if _changed(session, use_up.values(closed_at=now)):
+                    _close_open_codes(session, user.id, purpose, now)
+                    return user
+            else:
+                tried.append((current.id, key))
+        for code_id, key in tried:
             # Counted in SQL, so no concurrent wrong try is lost.
-            count = update(OtpCode).where(OtpCode.id == current.id)
+            count = update(OtpCode).where(OtpCode.id == code_id)
             _changed(session, count.values(wrong_attempts=OtpCode.wrong_attempts + 1))
+            attempts.record_failure(session, key, now, keep=otp.LIFETIME)
         attempts.record_failure(session, attempts.code_key(purpose, email), now, keep=otp.LIFETIME)
         return None
 
@@ -216,12 +224,24 @@ def _locked_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email).with_for_update())
 
 
-def _open_code(session: Session, user_id: int, purpose: Purpose) -> OtpCode | None:
-    return session.scalar(
+def _open_codes(session: Session, user_id: int, purpose: Purpose, now: dt.datetime) -> list[OtpCode]:
+    """The user's codes of this purpose that are unused, unexpired and not burnt for
+    everybody, newest first (at most the sends of one lifetime, otp.py)."""
+    rows = session.scalars(
         select(OtpCode)
         .where(OtpCode.user_id == user_id, OtpCode.purpose == purpose.value, OtpCode.closed_at.is_(None))
         .order_by(OtpCode.id.desc())
-        .limit(1)
+    )
+    return [row for row in rows if otp.CodeState(row.expires_at, row.wrong_attempts, False).usable(now)]
+
+
+def _close_open_codes(session: Session, user_id: int, purpose: Purpose, now: dt.datetime) -> None:
+    """A used code ends the others of its purpose: they were asked for the same thing."""
+    session.execute(
+        update(OtpCode)
+        .where(OtpCode.user_id == user_id, OtpCode.purpose == purpose.value, OtpCode.closed_at.is_(None))
+        .values(closed_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -2,14 +2,33 @@
 
 - 6 digits from `secrets`; only an HMAC of (user, purpose, code) is stored, so a code
   is bound to its user and purpose and a database leak reveals no code.
-- A code lives 10 minutes, is used once, and 5 wrong tries burn it. That per-code
-  budget is the whole guessing bound: a new code opens a new budget, and codes are
-  capped per hour, so at most 5 x (1 + 5) = 30 guesses an hour reach one address
-  (a 30 in 10^6 chance). There is no per-address budget beyond it: wrong tries for an
-  address with no open code cost its owner nothing, so a stranger cannot block
-  verification for somebody else, before or after they register (docs/security.md).
+- A code lives 10 minutes and is used once; using one closes every open code of the
+  user and purpose.
+- Guessing is bounded without handing strangers a lever (OWASP ASVS v4 2.2.1, NIST SP
+  800-63B section 5.2.2). A per-code budget alone (5 wrong tries burn it) let anybody
+  burn the owner's code with five wrong guesses, and a new code closing the old one let
+  anybody cancel it with a resend; with the request cooldown, a stranger could keep the
+  owner from ever verifying or resetting. So:
+  * A new code is added beside the open ones; it never closes them. The code the owner
+    has in the mailbox stays good for its 10 minutes whoever asks for more.
+  * Wrong tries count per (code, client address), the address the edge vouches for
+    (common.context.client_ip_var), as login backoff does (backoff.py): 5 wrong tries
+    from one address burn the code for that address only. The owner on their own
+    address still verifies while a stranger elsewhere guesses.
+  * Over all addresses a code takes at most 50 wrong tries, then it is burnt for
+    everybody. That is the bound for a distributed guesser: at most 50 guesses reach a
+    code, and at most 1 + 5 = 6 codes are sent to an address an hour, so at most 300
+    guesses an hour (a 3 in 10,000 chance per hour; a guess checked against several
+    open codes is charged to each). Burning a code for everybody now takes 10 vouched
+    addresses, not one, and the owner's next code starts a new budget.
+  Wrong tries for an address with no open code cost its owner nothing, so a stranger
+  cannot block verification for somebody else, before or after they register
+  (docs/security.md).
 - A new code may be asked for an address (registered or not) at most once per 60 s and
-  5 times per hour per purpose; registering sends one more.
+  5 times per hour per purpose; registering sends one more. Every such code goes to the
+  owner's mailbox, so a stranger's requests give the owner codes rather than take one.
+  What a stranger can still do: spend the 5 requests early in an hour, so the owner
+  has those codes for 10 minutes and then waits for the hour to pass for another.
 """
 
 from __future__ import annotations
@@ -25,7 +44,9 @@ from dataclasses import dataclass
 
 CODE_DIGITS = 6
 LIFETIME = dt.timedelta(minutes=10)
-WRONG_TRIES_PER_CODE = 5
+# Wrong tries one client address may spend on one code; over all addresses, per code.
+WRONG_TRIES_PER_ADDRESS = 5
+WRONG_TRIES_PER_CODE = 50
 RESEND_COOLDOWN = dt.timedelta(seconds=60)
 SENDS_PER_HOUR = 5
 REQUEST_WINDOW = dt.timedelta(hours=1)
@@ -67,7 +88,7 @@ class CodeState:
     closed: bool
 
     def usable(self, now: dt.datetime) -> bool:
-        """Not expired, not used or replaced, not burnt by wrong tries."""
+        """Not expired, not used, not burnt by wrong tries over all addresses."""
         return not self.closed and now < self.expires_at and self.wrong_attempts < WRONG_TRIES_PER_CODE
 
 
@@ -82,3 +103,8 @@ def request_retry_after(previous: Sequence[dt.datetime], now: dt.datetime) -> fl
     else:
         return None
     return (frees_at - now).total_seconds()
+
+
+def address_may_try(wrong_tries_from_address: int) -> bool:
+    """Whether a client address that made this many wrong tries at a code may try it again."""
+    return wrong_tries_from_address < WRONG_TRIES_PER_ADDRESS

@@ -40,10 +40,11 @@ def test_a_code_lives_ten_minutes():
     assert not state.usable(NOW + minutes(10))
 
 
-def test_five_wrong_tries_burn_a_code_and_a_used_code_is_gone():
+def test_fifty_wrong_tries_over_all_addresses_burn_a_code_and_a_used_code_is_gone():
     expires = NOW + otp.LIFETIME
-    assert CodeState(expires, wrong_attempts=4, closed=False).usable(NOW)
-    assert not CodeState(expires, wrong_attempts=5, closed=False).usable(NOW)
+    assert CodeState(expires, wrong_attempts=49, closed=False).usable(NOW)
+    assert not CodeState(expires, wrong_attempts=50, closed=False).usable(NOW)
+    assert otp.address_may_try(4) and not otp.address_may_try(5)  # five per address
     assert not CodeState(expires, wrong_attempts=0, closed=True).usable(NOW)
 
 
