@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -22,6 +22,17 @@ from tests.system import readme
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("system")]
 
 README_EMAIL = "alice@example.com"
+
+
+@pytest.fixture(scope="module")
+def process_stack(tmp_path_factory) -> Iterator[ProcessStack]:
+    """A product of its own, fresh as `make run` gives a newcomer: other system tests use the
+    contract's examples (alice, ...) on the shared stack, which would take the README's names."""
+    stack = ProcessStack(
+        tmp_path_factory.mktemp("readme-stack"), extra_env={"TASK_REMINDER_INTERVAL_SECONDS": "1"}
+    ).start()
+    yield stack
+    stack.stop()
 
 
 def _json(outcome: readme.Outcome) -> dict:
