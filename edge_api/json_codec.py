@@ -68,6 +68,12 @@ _NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # AIP-158 fields: larger than the maximum is clamped, not refused.
 _CLAMPED_ABOVE = frozenset({"page_size"})
+
+
+def is_clamped_above(field: FieldDescriptor) -> bool:
+    """Whether any integer above the field's range is accepted (and clamped): its
+    document then states no maximum or integer format (AIP-158 page sizes)."""
+    return field.name in _CLAMPED_ABOVE
 # What a converter of untrusted values may raise (json_format, protobuf setters, int(),
 # float(), datetime): each becomes a field error, never a 500.
 CONVERSION_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, json_format.ParseError)
@@ -474,7 +480,7 @@ def _in_range(field: FieldDescriptor, value: int) -> int:
     low, high = _INT_RANGES[field.cpp_type]
     if low <= value <= high:
         return value
-    if value > high and field.name in _CLAMPED_ABOVE:
+    if value > high and is_clamped_above(field):
         return high
     raise ValueError(f"must be between {low} and {high}")
 

@@ -25,6 +25,7 @@ from edge_api import options
 from edge_api.json_codec import (
     enum_json_names,
     enum_prefix,
+    is_clamped_above,
     is_map,
     is_nullable,
     is_placeholder,
@@ -187,6 +188,9 @@ class Schemas:
             return self.input_ref(message)
         schema = self._plain_value(field)
         limits = _limits(field)
+        if is_clamped_above(field):  # any larger integer is accepted, clamped
+            schema.pop("format", None)
+            limits.pop("maximum", None)
         if limits and "$ref" in schema:
             return {"allOf": [schema], **limits}
         return {**schema, **limits}

@@ -172,3 +172,18 @@ def test_real_document_is_valid_and_holds_every_annotated_path():
     assert document["paths"]["/api/token/"]["post"]["security"] == []
     assert document["paths"]["/api/tasks/"]["post"]["responses"]["201"]
     assert "results" in document["components"]["schemas"]["ListTasksResponse"]["properties"]
+
+
+def test_a_clamped_page_size_documents_no_maximum():
+    """AIP-158: any page_size above the maximum is accepted and clamped, so the document
+    may not promise a refusal (an int32 format or a maximum) that the edge never gives."""
+    document = create_app(Settings()).test_client().get("/swagger.json").json
+    page_sizes = [
+        parameter["schema"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "page_size"
+    ]
+    assert page_sizes
+    assert all("format" not in schema and "maximum" not in schema for schema in page_sizes), page_sizes
