@@ -64,8 +64,9 @@ def test_the_life_of_a_task_in_events(stub, as_user, database) -> None:
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
             task_id=tid, title="t", people=people(ALICE, BOB, ALICE, [BOB]))),
         ("taskmgr.task.updated", events_pb2.TaskUpdated(
-            task_id=tid, title="t", people=people(ALICE, BOB, BOB, [ALICE]), old_status=pb.TASK_STATUS_PENDING,
-            new_status=pb.TASK_STATUS_IN_PROGRESS, changed_fields=["status"])),
+            task_id=tid, title="t", people=people(ALICE, BOB, BOB, [ALICE]),
+            old_status=pb.TASK_STATUS_PENDING, new_status=pb.TASK_STATUS_IN_PROGRESS,
+            changed_fields=["status"])),
         # One update that renames and reassigns: both an update and an assignment; each
         # person told once (Bob and Carol by the assignment; Bob can no longer see it).
         ("taskmgr.task.updated", events_pb2.TaskUpdated(
@@ -73,9 +74,11 @@ def test_the_life_of_a_task_in_events(stub, as_user, database) -> None:
             old_status=pb.TASK_STATUS_IN_PROGRESS, new_status=pb.TASK_STATUS_IN_PROGRESS,
             changed_fields=["title", "assigned_to"])),
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
-            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE, [CAROL, BOB]), previous_assignee=BOB)),
+            task_id=tid, title="renamed", people=people(ALICE, CAROL, ALICE, [CAROL, BOB]),
+            previous_assignee=BOB)),
         ("taskmgr.task.assigned", events_pb2.TaskAssigned(
-            task_id=tid, title="renamed", people=people(ALICE, None, ALICE, [CAROL]), previous_assignee=CAROL)),
+            task_id=tid, title="renamed", people=people(ALICE, None, ALICE, [CAROL]),
+            previous_assignee=CAROL)),
         ("taskmgr.task.deleted", events_pb2.TaskDeleted(
             task_id=tid, title="renamed", people=people(ALICE, None, ALICE, []))),
     ]
