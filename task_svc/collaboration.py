@@ -33,11 +33,11 @@ from common.preconditions import NONE, Preconditions
 from common.validation import text_problem
 from task_svc import activity, events, watchers
 from task_svc.assignees import UserDirectory
-from task_svc.memberships import Action, Role, allowed
+from task_svc.memberships import Action, allowed
 from task_svc.mentions import mentioned_names
-from task_svc.models import Activity, Comment, Task
-from task_svc.permissions import Viewer, check_visible, task_not_found
-from task_svc.projects import role_of
+from task_svc.models import Activity, Comment
+from task_svc.permissions import Viewer, task_not_found
+from task_svc.projects import visible_task
 from task_svc.watchers import Candidate
 from taskmgr.task.v1 import collaboration_service_pb2 as pb
 
@@ -61,7 +61,7 @@ class Collaboration:
     def comments(self, viewer: Viewer, task_id: int, page_token: str, size: int) -> tuple[list[Comment], str]:
         after = self._page_tokens.decode(page_token, {"comments": task_id}) or 0
         with self._db.read() as session:
-            _visible(session, viewer, task_id)
+            visible_task(session, viewer, task_id)
             rows = list(session.scalars(
                 select(Comment).where(Comment.task_id == task_id, Comment.id > after)
                 .order_by(Comment.id).limit(size + 1)
@@ -73,10 +73,10 @@ class Collaboration:
     ) -> Comment:
         check_text(text)
         with self._db.read() as session:
-            _visible(session, viewer, task_id)  # before asking user_svc anything
+            visible_task(session, viewer, task_id)  # before asking user_svc anything
         mentioned = self._mentioned(text)
         with _deleted_meanwhile(task_id), self._db.transaction() as session:
-            task, _role = _visible(session, viewer, task_id)
+            task, _role = visible_task(session, viewer, task_id)
             preconditions.check(task.version)
             now = utcnow()
             comment = Comment(
@@ -92,14 +92,14 @@ class Collaboration:
     ) -> Comment:
         check_text(text)
         with self._db.read() as session:
-            _visible(session, viewer, task_id)
+            visible_task(session, viewer, task_id)
             before = _comment(session, task_id, comment_id).text
         # Only a name the text did not mention before is news (user_svc asked outside
         # the writing transaction); the transaction checks the text is still `before`.
         added = [name for name in mentioned_names(text) if name not in set(mentioned_names(before))]
         mentioned = self._users(added)
         with self._db.transaction() as session:
-            task, _role = _visible(session, viewer, task_id)
+            task, _role = visible_task(session, viewer, task_id)
             preconditions.check(task.version)
             comment = _comment(session, task_id, comment_id, lock=True)
             if comment.author != viewer.user_id:
@@ -117,7 +117,7 @@ class Collaboration:
         self, viewer: Viewer, task_id: int, comment_id: int, preconditions: Preconditions = NONE
     ) -> None:
         with self._db.transaction() as session:
-            task, role = _visible(session, viewer, task_id)
+            task, role = visible_task(session, viewer, task_id)
             preconditions.check(task.version)
             comment = _comment(session, task_id, comment_id)
             manages = task.project_id is not None and allowed(role, Action.MANAGE)
@@ -136,7 +136,7 @@ class Collaboration:
     ) -> tuple[list[Activity], str]:
         after = self._page_tokens.decode(page_token, {"activity": task_id}) or 0
         with self._db.read() as session:
-            _visible(session, viewer, task_id)
+            visible_task(session, viewer, task_id)
             rows = activity.page(session, task_id, after, size)
         return self._page(rows, size, {"activity": task_id})
 
@@ -144,7 +144,7 @@ class Collaboration:
         self, viewer: Viewer, task_id: int, watching: bool, preconditions: Preconditions = NONE
     ) -> bool:
         with _deleted_meanwhile(task_id), self._db.transaction() as session:
-            task, _role = _visible(session, viewer, task_id)
+            task, _role = visible_task(session, viewer, task_id)
             preconditions.check(task.version)
             if watching:
                 watchers.watch(session, task_id, viewer.user_id, staff=viewer.is_staff)
@@ -154,7 +154,7 @@ class Collaboration:
 
     def is_watching(self, viewer: Viewer, task_id: int) -> bool:
         with self._db.read() as session:
-            _visible(session, viewer, task_id)
+            visible_task(session, viewer, task_id)
             return watchers.is_watching(session, task_id, viewer.user_id)
 
     def _mentioned(self, text: str) -> list[Candidate]:
@@ -182,15 +182,6 @@ def _deleted_meanwhile(task_id: int) -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise task_not_found(task_id) from exc
-
-
-def _visible(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:
-    """The task if `viewer` may see it (else NOT_FOUND) and their role in its project."""
-    task = session.get(Task, task_id) if task_id > 0 else None
-    role = None
-    if task is not None and task.project_id is not None:
-        role = role_of(session, task.project_id, viewer.user_id)
-    return check_visible(viewer, task, task_id, role), role
 
 
 def _comment(session: Session, task_id: int, comment_id: int, *, lock: bool = False) -> Comment:

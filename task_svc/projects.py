@@ -31,7 +31,7 @@ from common.preconditions import NONE, Preconditions
 from common.validation import text_problem
 from task_svc.memberships import Action, Role, check_allowed, project_not_found
 from task_svc.models import Project, ProjectMember, Task
-from task_svc.permissions import Viewer
+from task_svc.permissions import Viewer, check_visible
 from taskmgr.task.v1 import project_service_pb2 as pb
 
 NAME_MAX = string_rules(pb.Project.DESCRIPTOR, "name").max_len
@@ -61,6 +61,16 @@ def role_of(session: Session, project_id: int, user_id: int, *, lock: bool = Fal
         query = query.with_for_update(read=True)
     role = session.scalar(query)
     return Role(role) if role is not None else None
+
+
+def visible_task(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:
+    """The task if `viewer` may see it (else NOT_FOUND, task_svc.permissions) and their role
+    in its project (None: not a member, or a personal task), read in `session`."""
+    task = session.get(Task, task_id) if task_id > 0 else None
+    role = None
+    if task is not None and task.project_id is not None:
+        role = role_of(session, task.project_id, viewer.user_id)
+    return check_visible(viewer, task, task_id, role), role
 
 
 def load(session: Session, viewer: Viewer, project_id: int, action: Action) -> ProjectView:

@@ -30,7 +30,7 @@ from task_svc.permissions import (
     check_may_delete,
     check_visible,
 )
-from task_svc.projects import load, role_of
+from task_svc.projects import load, role_of, visible_task
 
 # A task and the viewer's role in its project (NULL: a personal task, or not a member).
 _TASK_AND_ROLE = (
@@ -165,7 +165,7 @@ class Tasks:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 with self._db.transaction() as session:
-                    task, role = self._visible(session, viewer, task_id)
+                    task, role = visible_task(session, viewer, task_id)
                     check_may_delete(viewer, task, role)
                     preconditions.check(task.version)
                     events.task_deleted(session, task, viewer.user_id)
@@ -190,7 +190,7 @@ class Tasks:
         for _ in range(CONFLICT_ATTEMPTS + 1):
             try:
                 with self._db.transaction() as session:
-                    task, role = self._visible(session, viewer, task_id)
+                    task, role = visible_task(session, viewer, task_id)
                     changed = {
                         name: value
                         for name, value in values.items()
@@ -230,14 +230,6 @@ class Tasks:
             self._check_assignee(assignee, assignee_field)
             checked_assignee = assignee
         raise _conflict()
-
-    def _visible(self, session: Session, viewer: Viewer, task_id: int) -> tuple[Task, Role | None]:
-        """The task if `viewer` may see it, and their role in its project (None: none)."""
-        task = session.get(Task, task_id) if task_id > 0 else None
-        role = None
-        if task is not None and task.project_id is not None:
-            role = role_of(session, task.project_id, viewer.user_id)
-        return check_visible(viewer, task, task_id, role), role
 
     def _replay(self, viewer: Viewer, request_id: str, digest: str) -> Task | None:
         with self._db.read() as session:
