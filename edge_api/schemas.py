@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from common.contract_rules import field_rules, is_required
@@ -271,10 +272,22 @@ def _limits(field: FieldDescriptor) -> Schema:
                 limits["exclusiveMaximum"] = True
         else:
             raise ValueError(f"{field.full_name}: buf.validate rule {kind}.{name} has no OpenAPI form")
+    if kind == "string" and rules.ignore == validate_pb2.IGNORE_IF_ZERO_VALUE:
+        _admit_empty(limits)
     example = typed.example[0] if kind not in ("enum", "timestamp") and len(typed.example) else None
     if example is not None:
         limits["example"] = example
     return limits
+
+
+def _admit_empty(limits: Schema) -> None:
+    """A string whose rules are skipped when it is empty (IGNORE_IF_ZERO_VALUE): `""` is
+    accepted as unset (`?assigned_to=` filters nothing), so the document admits it too."""
+    if "pattern" in limits:
+        limits["pattern"] = "^$|" + limits["pattern"]
+    if "enum" in limits and "" not in limits["enum"]:
+        limits["enum"] = [*limits["enum"], ""]
+    limits.pop("minLength", None)
 
 
 def _enum_values(field: FieldDescriptor, kind: str, values) -> list:  # noqa: ANN001
