@@ -11,6 +11,8 @@ import threading
 
 from sqlalchemy.engine import make_url
 
+from tests.support.tcp_proxy import pipe
+
 _SSL_REQUEST, _GSSENC_REQUEST = 80877103, 80877104
 
 
@@ -40,7 +42,7 @@ class RoundTripCounter:
                 return
             upstream = socket.create_connection(self._target)
             threading.Thread(target=self._client_side, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
     def _client_side(self, client: socket.socket, upstream: socket.socket) -> None:
         buffer, starting = b"", True
@@ -74,14 +76,3 @@ class RoundTripCounter:
         finally:
             for sock in (client, upstream):
                 sock.close()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        source.close()
-        sink.close()

@@ -60,10 +60,12 @@ class OutageProxy:
                     return
                 self._sockets.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copies `source` to `sink` until either end closes, then closes both (one direction
+    of a forwarded connection: run one thread per direction)."""
     try:
         while data := source.recv(65536):
             sink.sendall(data)

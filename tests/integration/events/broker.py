@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import pika
 
 from common.amqp import dead_letter_names, declare_topology
+from tests.support.tcp_proxy import pipe
 
 
 @dataclass(frozen=True)
@@ -87,19 +87,7 @@ class ClosedThenOpenProxy:
                 return
             upstream = socket.create_connection(self._target)
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            with contextlib.suppress(OSError):
-                end.shutdown(socket.SHUT_RDWR)
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
 
 def declare(settings) -> None:  # noqa: ANN001
