@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from google.protobuf import empty_pb2
@@ -91,10 +92,24 @@ _PRIORITY_NUMBERS = {
 
 
 def to_message(task: Task | Row) -> pb.Task:
-    """A stored task (an ORM object, or a row of a listed page) as the message."""
+    """A stored task (an ORM object, or a row of a read: Task's columns in table order,
+    then `label_ids`, as task_svc.listing and Tasks.get select them) as the message."""
     message = pb.Task()
     _fill(message, task)
     return message
+
+
+# The message's fields, in the order _fill unpacks them.
+_FIELDS = (
+    "id", "title", "description", "status", "priority", "created_by", "assigned_to",
+    "project_id", "version", "created_at", "updated_at", "due_date",
+)
+_TASK_COLUMNS = tuple(column.name for column in Task.__table__.columns)
+# A row is a tuple: one C call takes the fields by position (and label_ids, right after
+# Task's columns). Attribute access on a Row is a Python call per field, six times the
+# CPU of the whole fill for a page of 20 (timeit on a page of 20 rows: 720 us against 115).
+_of_row = itemgetter(*(_TASK_COLUMNS.index(name) for name in _FIELDS), len(_TASK_COLUMNS))
+_of_object = attrgetter(*_FIELDS)
 
 
 def _fill(message: pb.Task, task: Task | Row) -> None:
@@ -102,22 +117,27 @@ def _fill(message: pb.Task, task: Task | Row) -> None:
     page: enums come from dicts built once, scalars are set one by one (no keyword
     parsing) and times in place (half the CPU of building the Timestamps and looking
     the enums up by name)."""
-    message.id = task.id
-    message.title = task.title
-    message.description = task.description
-    message.status = _STATUS_NUMBERS[task.status]
-    message.priority = _PRIORITY_NUMBERS[task.priority]
-    message.created_by = task.created_by
-    if task.assigned_to is not None:
-        message.assigned_to = task.assigned_to
-    if task.project_id is not None:
-        message.project_id = task.project_id
-    message.version = task.version
-    set_timestamp(message.created_at, task.created_at)
-    set_timestamp(message.updated_at, task.updated_at)
-    if task.due_date is not None:
-        set_timestamp(message.due_date, task.due_date)
-    labels = getattr(task, "label_ids", None)  # rows read bring them; Task objects do not
+    if isinstance(task, Row):
+        (id_, title, description, status, priority, created_by, assigned_to, project_id,
+         version, created_at, updated_at, due_date, labels) = _of_row(task)
+    else:  # a task just written: its labels are added by the caller
+        (id_, title, description, status, priority, created_by, assigned_to, project_id,
+         version, created_at, updated_at, due_date), labels = _of_object(task), None
+    message.id = id_
+    message.title = title
+    message.description = description
+    message.status = _STATUS_NUMBERS[status]
+    message.priority = _PRIORITY_NUMBERS[priority]
+    message.created_by = created_by
+    if assigned_to is not None:
+        message.assigned_to = assigned_to
+    if project_id is not None:
+        message.project_id = project_id
+    message.version = version
+    set_timestamp(message.created_at, created_at)
+    set_timestamp(message.updated_at, updated_at)
+    if due_date is not None:
+        set_timestamp(message.due_date, due_date)
     if labels:
         message.label_ids.extend(parse_labels(labels))
 

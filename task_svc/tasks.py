@@ -34,7 +34,7 @@ from task_svc.projects import load, role_of, visible_task
 
 # A task and the viewer's role in its project (NULL: a personal task, or not a member).
 _TASK_AND_ROLE = (
-    select(Task.__table__, ProjectMember.role.label("viewer_role"), task_labels.carried_column(Task.id))
+    select(Task.__table__, task_labels.carried_column(Task.id), ProjectMember.role.label("viewer_role"))
     .outerjoin(
         ProjectMember,
         and_(ProjectMember.project_id == Task.project_id, ProjectMember.user_id == bindparam("viewer")),
