@@ -4,7 +4,10 @@ OpenAPI document: one source, so the document and the services cannot disagree.
 Two kinds of annotation on a request message's fields count:
 - `google.api.field_behavior` REQUIRED (AIP-203): the field must be set; for a proto3
   scalar without presence, set means not its zero value ("" / 0 / false / enum 0). A
-  REQUIRED proto3 `optional` scalar is the exception (see `_null_is_a_value`).
+  REQUIRED proto3 `optional` scalar is the exception (see `_null_is_a_value`). A number
+  at 0 that its own rules refuse is named by those rules ("Must be greater than 0."), not
+  as missing: 0 is a value a client writes (`GET /api/tasks/0/`), and the rule says what
+  it must be instead, which holds as well when a gRPC caller left it out.
 - `buf.validate.field` rules (protovalidate: lengths, patterns, `email`, bounds, `in`,
   `defined_only` ...), evaluated by the protovalidate library.
 
@@ -27,6 +30,10 @@ from google.protobuf.message import Message
 from common.errors import invalid
 
 REQUIRED_MESSAGE = "This field is required."
+_NUMBERS = frozenset({
+    FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT32,
+    FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE,
+})
 
 
 def field_rules(field: FieldDescriptor) -> validate_pb2.FieldRules | None:
@@ -66,16 +73,23 @@ def check_request(request: Message) -> None:
 def request_problems(request: Message) -> dict[str, list[str]]:
     """{dotted field path: [messages]} for every broken rule; {} when there is none."""
     problems: dict[str, list[str]] = {}
-    for path in _missing(request, ""):
+    numbers = set()  # missing paths that are a number at 0: its rules, if any, say more
+    for path, field in _missing(request, ""):
         problems.setdefault(path, []).append(REQUIRED_MESSAGE)
+        if field.cpp_type in _NUMBERS and not field.is_repeated:
+            numbers.add(path)
     if _has_rules(request.DESCRIPTOR):
         try:
             protovalidate.validate(request)
         except protovalidate.ValidationError as error:
             for violation in error.violations:
                 path = ".".join(e.field_name for e in violation.proto.field.elements)
-                if path not in problems:  # a missing field needs no second message
-                    problems.setdefault(path or "body", []).append(_sentence(violation.proto.message))
+                if path in numbers:  # 0 is a value: the rule it breaks replaces "required"
+                    numbers.discard(path)
+                    problems[path] = []
+                elif path in problems:
+                    continue  # a missing field needs no second message
+                problems.setdefault(path or "body", []).append(_sentence(violation.proto.message))
     scope = _update_scope(request)
     if scope is not None:
         resource, masked = scope
@@ -86,16 +100,17 @@ def request_problems(request: Message) -> dict[str, list[str]]:
     return problems
 
 
-def _missing(message: Message, prefix: str) -> Iterator[str]:
+def _missing(message: Message, prefix: str) -> Iterator[tuple[str, FieldDescriptor]]:
+    """(dotted path, field) of every REQUIRED field that is not set."""
     for field, required, nested in _required_plan(message.DESCRIPTOR):
         name = field.name
         if nested:
             if message.HasField(name):
                 yield from _missing(getattr(message, name), f"{prefix}{name}.")
             elif required:
-                yield prefix + name
+                yield prefix + name, field
         elif not _is_set(message, field):
-            yield prefix + name
+            yield prefix + name, field
 
 
 @cache

@@ -53,3 +53,20 @@ def test_limits_on_the_caller_s_own_calls(client, user) -> None:
         "/api/tasks/?status=done&due_before=2030-01-01T00:00:00Z&ordering=-priority", headers=user.auth
     )
     assert typed.status_code == 200, typed.get_json()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/tasks/0/"),
+        ("DELETE", "/api/tasks/0/"),
+        ("GET", "/api/tasks/0/comments/"),
+        ("GET", "/api/projects/0/labels/"),
+        ("DELETE", "/api/projects/1/members/0/"),
+        ("POST", "/api/users/0/deactivate/"),
+    ],
+)
+def test_a_zero_id_in_the_path_is_too_small_not_missing(client, user, method, path) -> None:
+    """A 0 in the path was "This field is required."; it is there, and too small."""
+    errors = _field_errors(client.open(path, method=method, headers=user.auth))
+    assert list(errors.values()) == [["Must be greater than 0."]], errors

@@ -5,12 +5,32 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2, message_factory, timestamp_pb2
 
-from common.contract_rules import check_request, request_problems
+from common.contract_rules import check_request, field_rules, is_required, request_problems
 from common.errors import DomainError
+from taskmgr.notify.v1 import notify_service_pb2 as notify_pb
+from taskmgr.task.v1 import collaboration_service_pb2 as collaboration_pb
+from taskmgr.task.v1 import project_service_pb2 as project_pb
 from taskmgr.task.v1 import task_service_pb2 as task_pb
 from taskmgr.user.v1 import user_service_pb2 as user_pb
+
+SERVICE_FILES = (task_pb, project_pb, collaboration_pb, user_pb, notify_pb)
+
+
+def _required_positive_numbers():
+    """(request type, field name) of every REQUIRED number whose rules want it above 0, in
+    every service's requests: the ids of every route's path among them. A number with
+    presence is left out: its null is a value (edge_api/explicit_null.py)."""
+    for module in SERVICE_FILES:
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for message in (method.input_type for method in service.methods):
+                for field in message.fields:
+                    rules = field_rules(field)
+                    kind = rules.WhichOneof("type") if rules else None
+                    if (is_required(field) and not field.has_presence and kind in ("int64", "int32")
+                            and getattr(rules, kind).HasField("gt")):
+                        yield message, field.name
 
 
 @pytest.mark.parametrize(
@@ -23,7 +43,6 @@ from taskmgr.user.v1 import user_service_pb2 as user_pb
         (user_pb.ResetPasswordRequest(email="a@example.com"), {"otp_code", "new_password"}),
         (task_pb.CreateTaskRequest(), {"task"}),
         (task_pb.CreateTaskRequest(task=task_pb.Task(description="no title")), {"task.title"}),
-        (task_pb.GetTaskRequest(), {"id"}),
     ],
 )
 def test_a_missing_required_field_is_named(request_message, fields):
@@ -31,6 +50,20 @@ def test_a_missing_required_field_is_named(request_message, fields):
 
     assert set(problems) == fields
     assert all(texts == ["This field is required."] for texts in problems.values())
+
+
+def test_a_zero_id_is_named_by_its_rule_not_as_missing():
+    """GET /api/tasks/0/ said the id was "required": 0 is a value, and the rule says what
+    it must be instead (for a gRPC caller who left the id out too)."""
+    seen = list(_required_positive_numbers())
+    assert len(seen) >= 20  # every id of every route's path, and more
+
+    for message_type, name in seen:
+        problems = request_problems(message_factory.GetMessageClass(message_type)())
+        assert problems[name] == ["Must be greater than 0."], (message_type.full_name, problems)
+
+    assert request_problems(task_pb.GetTaskRequest()) == {"id": ["Must be greater than 0."]}
+    assert request_problems(task_pb.GetTaskRequest(id=-1)) == {"id": ["Must be greater than 0."]}
 
 
 @pytest.mark.parametrize(
