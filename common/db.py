@@ -72,6 +72,13 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=dt.UTC)
         return value
 
+    def result_processor(self, dialect, coltype):  # noqa: ANN001, ANN201
+        """None on PostgreSQL: a timestamptz arrives aware, so no Python call per value
+        (five per task row, a tenth of a page's CPU in SQLAlchemy)."""
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
