@@ -28,12 +28,11 @@ from common.metrics import prepare_multiprocess_dir
 from common.settings import Settings
 from edge_api.backends import Backends
 from edge_api.errors import problem
+from edge_api.request_head import METHODS  # anything else is counted as "OTHER"
 
 access_log = logging.getLogger("edge_api.access")
 
 REGISTRY_EXTENSION = "taskmgr.metrics"
-# RFC 9110 section 9 methods plus PATCH (RFC 5789); anything else is counted as "OTHER".
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 # The IANA-registered status codes Python knows; anything else is counted as "other".
 STATUSES = frozenset(str(status.value) for status in http.HTTPStatus)
 UNMATCHED_ROUTE = "unmatched"
@@ -94,7 +93,9 @@ def _register_metrics(app: Flask) -> None:
     @app.after_request
     def _observe(response: Response) -> Response:
         rule = request.url_rule.rule if request.url_rule else None
-        method, route, status = metric_labels(request.method, rule, response.status_code)
+        # The method as sent: request.method is upper-cased, and `get` is no GET (a 501).
+        sent = request.environ.get("REQUEST_METHOD", "")
+        method, route, status = metric_labels(sent, rule, response.status_code)
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         requests.labels(method, route, status).inc()
         latency.labels(method, route).observe(elapsed)

@@ -7,6 +7,11 @@ that refuses, with a problem+json answer like any other:
   section 4.1 asks recipients to take at least 8000 octets);
 - a header section larger than MAX_HEADER_BYTES: 431 Request Header Fields Too Large
   (RFC 6585 section 5);
+- a method that is not one of METHODS, exactly as registered: 501 Not Implemented
+  (RFC 9110 section 15.6.2: the server does not recognize it, for any resource). Method
+  names are case-sensitive (section 9.1): `get` is no GET, though Werkzeug upper-cases
+  the method it routes by and would serve it as one. A registered method that the path
+  does not offer stays 405 with Allow (section 15.5.6), answered by routing;
 - a path that is not in canonical form: 404, never a redirect and never another resource.
   Routing never redirects: a trailing slash is optional on every route (the contract's
   routes are registered in both forms already), `//` is not merged.
@@ -25,7 +30,11 @@ import re
 
 from flask import Flask, request
 from werkzeug.exceptions import NotFound, RequestHeaderFieldsTooLarge, RequestURITooLarge
+from werkzeug.exceptions import NotImplemented as MethodNotImplemented
 
+# RFC 9110 section 9 methods plus PATCH (RFC 5789): the ones this server recognizes. Also
+# the allow-list of the metrics' method label (edge_api.ops).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 MAX_URI_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
@@ -53,9 +62,12 @@ def register_request_head_rules(app: Flask) -> None:
 
 
 def check_request_head() -> None:
-    """Raises RequestURITooLarge (414), RequestHeaderFieldsTooLarge (431) or
-    NonCanonicalPath (404); the app's HTTPException handler turns them into problems."""
+    """Raises MethodNotImplemented (501), RequestURITooLarge (414),
+    RequestHeaderFieldsTooLarge (431) or NonCanonicalPath (404); the app's HTTPException
+    handler turns them into problems."""
     environ = request.environ
+    if environ.get("REQUEST_METHOD") not in METHODS:  # as sent: request.method is upper-cased
+        raise MethodNotImplemented("The server does not implement this method (names are case-sensitive).")
     raw_target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     path = environ.get("PATH_INFO", "")
     if raw_target is not None:

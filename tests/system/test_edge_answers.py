@@ -98,8 +98,14 @@ def test_an_encoded_character_is_never_redirected(port: int, path: bytes) -> Non
 
 def test_unknown_path_and_method(port: int) -> None:
     assert_problem(exchange(port, get(b"/nothing/here")), 404)
-    assert_problem(exchange(port, b"DELETE /healthz HTTP/1.1\r\nHost: edge"), 405)
-    assert_problem(exchange(port, b"BREW /api/tasks/ HTTP/1.1\r\nHost: edge"), 405)
+    answer = exchange(port, b"DELETE /healthz HTTP/1.1\r\nHost: edge")
+    assert_problem(answer, 405)
+    assert set(answer[1]["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    # Methods are case-sensitive (RFC 9110 section 9.1); one the server does not know is
+    # 501 on any path (section 15.6.2). `get` was served as GET, BREW was 405.
+    unknown = (b"BREW /api/tasks/", b"get /healthz", b"get /api/tasks/", b"get /nowhere", b"Post /api/token/")
+    for line in unknown:
+        assert_problem(exchange(port, line + b" HTTP/1.1\r\nHost: edge"), 501)
 
 
 def test_a_uri_over_8_kib_is_414(port: int) -> None:

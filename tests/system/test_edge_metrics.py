@@ -119,8 +119,9 @@ def test_invented_methods_add_no_series(edge):
 
     samples = scrape(edge["metrics"])
     assert set(samples) == series
-    # A 405 matched no rule (routing refused the method): its route is "unmatched".
-    assert requests_total(samples, "OTHER", "unmatched", "405") == 31
+    # An unknown method is 501 on any path (edge_api.request_head), refused before any
+    # rule matched: its route is "unmatched". Two before, sixty in the loop.
+    assert requests_total(samples, "OTHER", "unmatched", "501") == 62
 
 
 def test_a_taken_metrics_port_stops_the_edge_with_a_clear_message(tmp_path):

@@ -61,6 +61,30 @@ def test_routing_never_redirects(client) -> None:
         assert "Location" not in answer.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/things/5/"),  # served as GET before: Werkzeug upper-cases the method
+        ("Get", "/healthz"),
+        ("FOO", "/api/things/5/"),  # 405 before, with an Allow that could not help
+        ("get", "/api/nowhere/"),  # 404 before
+        ("FOO", "/"),
+    ],
+)
+def test_an_unknown_method_is_501_on_any_path(client, servicer, method: str, path: str) -> None:
+    """RFC 9110 sections 9.1 (method names are case-sensitive) and 15.6.2."""
+    servicer.requests.clear()
+    _problem(client.open(path, environ_overrides={"REQUEST_METHOD": method}), 501)
+    assert not servicer.requests
+
+
+@pytest.mark.parametrize("method", ["PUT", "TRACE", "CONNECT"])
+def test_a_known_method_the_path_does_not_offer_is_405_with_allow(client, method: str) -> None:
+    answer = client.open("/api/things/5/", environ_overrides={"REQUEST_METHOD": method})
+    _problem(answer, 405)
+    assert "GET" in answer.headers["Allow"] and method not in answer.headers["Allow"]
+
+
 def test_uri_and_header_sizes(client) -> None:
     assert client.get("/healthz?" + "a" * (MAX_URI_BYTES - 100)).status_code == 200
     _problem(client.get("/healthz?" + "a" * MAX_URI_BYTES), 414)

@@ -19,6 +19,7 @@ def test_invented_methods_and_paths_add_no_series(client):
     client.open("/nowhere", method="BREW")
     client.get("/nowhere")
     client.open("/healthz", method="WHEN")
+    client.open("/healthz", method="get")
     client.get("/healthz")
     before = series(client)
 
@@ -30,7 +31,8 @@ def test_invented_methods_and_paths_add_no_series(client):
 
     after = series(client)
     assert after == before, sorted(after - before)
-    assert 'edge_http_requests_total{method="OTHER",route="unmatched",status="405"}' in after
+    assert 'edge_http_requests_total{method="OTHER",route="unmatched",status="501"}' in after
+    assert 'edge_http_requests_total{method="GET",route="/healthz",status="501"}' not in after
     assert 'edge_http_requests_total{method="GET",route="unmatched",status="404"}' in after
 
 
