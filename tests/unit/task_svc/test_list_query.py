@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -77,3 +78,12 @@ def test_me_is_resolved_so_the_fingerprint_differs_per_viewer() -> None:
     mine = parse_list_query(ME, {"assigned_to": "me"}).fingerprint()
     theirs = parse_list_query(Viewer(user_id=8, is_staff=False), {"assigned_to": "me"}).fingerprint()
     assert mine != theirs
+
+
+def test_the_fingerprint_is_every_field_of_the_query_so_old_page_tokens_stay_valid() -> None:
+    query = parse_list_query(ME, {
+        "ordering": "-due_date", "status": "done", "label": [3, 5], "q": "abc",
+        "due_before": "2030-01-01T00:00:00+00:00", "project": "none",
+    })
+    expected = dataclasses.asdict(query) | {"ordering": "-due_date"}  # the form tokens were signed over
+    assert query.fingerprint() == expected
