@@ -5,7 +5,11 @@ schema, fills it with generate_series, and for 1,000 and then 1,000,000 tasks ti
 task_svc's own listing query (task_svc.listing, the default ordering, one non-staff
 user) and prints its EXPLAIN (ANALYZE, BUFFERS). Two tasks in three belong to one of
 1,000 projects; every user is a member of 20 of them, so the probe sees its personal
-tasks and those of its 20 projects. For contrast it also times the naive
+tasks and those of its 20 projects. One of the probe's projects is its team's busy one
+(one task in fifteen of all: 67 at 1,000 tasks, 66,667 at 1,000,000), so its one-project
+page and two-label page are full at both sizes and the ratio compares a page with a page
+(a project holding its even share has no task at 1,000, and an empty page is cheaper
+than any full one). For contrast it also times the naive
 "created_by = me OR assigned_to = me OR project_id IN (my projects)" form of the
 same page.
 
@@ -15,6 +19,7 @@ same page.
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import sys
 import time
@@ -23,6 +28,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
+from psycopg.sql import Literal  # noqa: E402
 from sqlalchemy import and_, create_engine, or_, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -38,6 +44,7 @@ USERS = 50  # each user creates ~1/50 and is assigned ~1/60 of all tasks
 PROJECTS = 1_000  # two tasks in three belong to one, spread evenly
 PROJECTS_PER_USER = 20
 PROBE = Viewer(user_id=7, is_staff=False)
+BUSY_PROJECT = 1 + PROBE.user_id * 37 % PROJECTS  # the probe owns it (k = 0 in MEMBERS_FILL)
 PAGE = 20
 RUNS = 400
 
@@ -57,7 +64,9 @@ MEMBERS_FILL = text("""
 
 # Three labels per project (slots 0-2); a project's task g carries slot g % 3, and slot 0
 # too when g div 1000 is even (a project's tasks share g mod 1000, so not g's parity):
-# the label filter's probe, slots 1 and 0 together, matches about a quarter of them.
+# the label filter's probe, slots 1 and 0 together, matches about a quarter of them (in
+# the busy project: half of its tasks up to 1,000, none of g 999,000-1,000,000, a half of
+# each even thousand before).
 LABELS_FILL = text("""
     INSERT INTO labels (project_id, name, name_key, color, created_at, updated_at)
     SELECT p.id, 'l' || s, 'l' || s, '#000000', now(), now()
@@ -71,7 +80,8 @@ TASK_LABELS_FILL = text("""
 """)
 
 # Task g: creator and assignee spread over USERS, one in five unassigned, a third
-# without due date, two in three in one of PROJECTS, created one second after task g-1.
+# without due date, two in three in one of PROJECTS (g % 10 = 1 in the busy one), created
+# one second after task g-1.
 FILL = text("""
     INSERT INTO tasks (title, description, status, priority, due_date, created_by, assigned_to,
                        project_id, created_at, updated_at, version)
@@ -80,7 +90,8 @@ FILL = text("""
            CASE WHEN g % 3 = 0 THEN NULL ELSE timestamptz '2026-06-01' + (g % 97) * interval '1 day' END,
            1 + (g * 7919) % CAST(:users AS bigint),
            CASE WHEN g % 5 = 0 THEN NULL ELSE 1 + (g * 104729) % CAST(:users AS bigint) END,
-           CASE WHEN g % 3 = 0 THEN NULL ELSE 1 + (g * 7907) % CAST(:projects AS bigint) END,
+           CASE WHEN g % 3 = 0 THEN NULL WHEN g % 10 = 1 THEN CAST(:busy AS bigint)
+                ELSE 1 + (g * 7907) % CAST(:projects AS bigint) END,
            timestamptz '2026-01-01' + g * interval '1 second',
            timestamptz '2026-01-01' + g * interval '1 second', 1
     FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g
@@ -99,7 +110,9 @@ def fill(database: Database, first: int, last: int) -> float:
         )).all()
         for name, _definition in indexes:
             connection.execute(text(f'DROP INDEX "{name}"'))
-        connection.execute(FILL, {"first": first, "last": last, "users": USERS, "projects": PROJECTS})
+        connection.execute(FILL, {
+            "first": first, "last": last, "users": USERS, "projects": PROJECTS, "busy": BUSY_PROJECT,
+        })
         for _name, definition in indexes:
             connection.execute(text(definition))
         connection.execute(TASK_LABELS_FILL, {"first": first, "last": last})
@@ -127,14 +140,35 @@ def timed(run, runs: int = RUNS) -> tuple[float, float, float]:  # noqa: ANN001
 
 
 def explain(database: Database, statement, params: dict | None = None, *, generic: bool = False) -> list[str]:  # noqa: ANN001
-    """The plan; `generic`: the parameter-independent plan a prepared statement may switch to
-    (psycopg prepares a statement after its fifth execution)."""
+    """The plan; `generic`: the parameter-independent plan task_svc runs (psycopg prepares a
+    statement after its fifth execution, and POSTGRES_SETTINGS force the generic plan).
+    EXPLAIN with bound parameters plans them as known values, a custom plan even under
+    force_generic_plan, so the generic one is a PREPARE and an EXPLAIN EXECUTE (PostgreSQL 15
+    has no EXPLAIN (GENERIC_PLAN))."""
     with database.engine.connect() as connection:
-        if generic:
-            connection.execute(text("SET plan_cache_mode = force_generic_plan"))
         compiled = statement.compile(dialect=connection.dialect)
-        sql = "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)
-        return [row[0] for row in connection.exec_driver_sql(sql, compiled.construct_params(params or {}))]
+        values = compiled.construct_params(params or {})
+        if not generic:
+            sql = "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled)
+            return [row[0] for row in connection.exec_driver_sql(sql, values)]
+        names: list[str] = []  # the statement's parameters in order of first use: $1, $2 ...
+
+        def numbered(match: re.Match) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        driver = connection.connection.driver_connection
+        connection.execute(text("SET plan_cache_mode = force_generic_plan"))
+        connection.exec_driver_sql(
+            "PREPARE bench_page AS " + re.sub(r"%\((\w+)\)s", numbered, str(compiled)).replace("%%", "%")
+        )
+        # EXECUTE is a utility statement: its arguments are SQL literals, not parameters.
+        arguments = ", ".join(Literal(values[name]).as_string(driver) for name in names)
+        sql = f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_page({arguments})".replace("%", "%%")
+        plan = [row[0] for row in connection.exec_driver_sql(sql)]
+        connection.exec_driver_sql("DEALLOCATE bench_page")
+        return plan
 
 
 def server_side(database: Database, statement, params: dict) -> tuple[float, int]:  # noqa: ANN001
@@ -161,9 +195,9 @@ def measure(database: Database, total: int) -> dict[str, float]:
     query = parse_list_query(PROBE, {})
     staff_query = parse_list_query(Viewer(user_id=1, is_staff=True), {})
     with database.read() as session:
-        one_project = session.scalar(
-            select(ProjectMember.project_id).where(ProjectMember.user_id == PROBE.user_id).limit(1)
-        )
+        one_project = session.scalar(select(ProjectMember.project_id).where(
+            ProjectMember.user_id == PROBE.user_id, ProjectMember.project_id == BUSY_PROJECT
+        ))
     project_query = parse_list_query(PROBE, {"project": str(one_project)})
     with database.read() as session:
         slots = dict(session.execute(
@@ -173,6 +207,8 @@ def measure(database: Database, total: int) -> dict[str, float]:
     with database.read() as session:
         first_page, position = fetch_page(session, query, None, PAGE)
         assert len(first_page) == PAGE and position is not None
+        for full in (project_query, label_query):  # a page, not an empty answer, at both sizes
+            assert len(fetch_page(session, full, None, PAGE)[0]) == PAGE
         results = {
             "first page": timed(lambda: fetch_page(session, query, None, PAGE)),
             "next page": timed(lambda: fetch_page(session, query, position, PAGE)),
@@ -191,12 +227,12 @@ def measure(database: Database, total: int) -> dict[str, float]:
     print("  EXPLAIN (ANALYZE, BUFFERS) of the first page (task_svc's query):")
     print("\n".join("    " + line for line in explain(database, statement, params)))
     if total >= 1_000_000:
-        label_statement, label_params = page_query(label_query, None, PAGE + 1)
-        print("  EXPLAIN (ANALYZE, BUFFERS) of two labels' first page (generic plan):")
-        label_plan = explain(database, label_statement, label_params, generic=True)
-        print("\n".join("    " + line for line in label_plan))
         print("  the same, with the generic plan of a prepared statement:")
         print("\n".join("    " + line for line in explain(database, statement, params, generic=True)))
+        for name, probe in (("one project's", project_query), ("two labels'", label_query)):
+            print(f"  EXPLAIN (ANALYZE, BUFFERS) of {name} first page (generic plan):")
+            probe_plan = explain(database, *page_query(probe, None, PAGE + 1), generic=True)
+            print("\n".join("    " + line for line in probe_plan))
         print("  EXPLAIN (ANALYZE, BUFFERS) of the naive OR form, for contrast:")
         print("\n".join("    " + line for line in explain(database, naive_or_statement(PAGE + 1))))
     summary = {f"{name} (min)": fastest for name, (fastest, _median, _p95) in results.items()}
