@@ -89,7 +89,7 @@ def request_problems(request: Message) -> dict[str, list[str]]:
                     problems[path] = []
                 elif path in problems:
                     continue  # a missing field needs no second message
-                problems.setdefault(path or "body", []).append(_sentence(violation.proto.message))
+                problems.setdefault(path or "body", []).append(_violation_text(violation.proto))
     scope = _update_scope(request)
     if scope is not None:
         resource, masked = scope
@@ -195,6 +195,21 @@ def _reaches_rules(descriptor: Descriptor, seen: frozenset[str]) -> bool:
         if field.message_type is not None and _reaches_rules(field.message_type, seen):
             return True
     return False
+
+
+# The contract's rule for human-visible names and texts (titles, names, comments): at
+# least one letter, number, punctuation or symbol (Unicode general categories L, N, P, S),
+# so nothing made only of spaces, zero-width or bidi controls or lone combining marks is
+# stored (docs/security.md says where the rule comes from). Its message in words, since
+# the regular expression says nothing to a reader.
+VISIBLE_CHARACTER = r"[\p{L}\p{N}\p{P}\p{S}]"
+VISIBLE_MESSAGE = "Must contain a visible character (a letter, number, punctuation or symbol)."
+
+
+def _violation_text(violation) -> str:  # noqa: ANN001 (buf.validate.Violation)
+    if violation.rule_id == "string.pattern" and VISIBLE_CHARACTER in violation.message:
+        return VISIBLE_MESSAGE
+    return _sentence(violation.message)
 
 
 def _sentence(text: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.contract_rules import VISIBLE_MESSAGE
+
 pytestmark = pytest.mark.xdist_group("e2e")
 
 
@@ -70,3 +72,22 @@ def test_a_zero_id_in_the_path_is_too_small_not_missing(client, user, method, pa
     """A 0 in the path was "This field is required."; it is there, and too small."""
     errors = _field_errors(client.open(path, method=method, headers=user.auth))
     assert list(errors.values()) == [["Must be greater than 0."]], errors
+
+
+def test_a_name_of_invisible_characters_only_is_400(client, user) -> None:
+    """Zero-width spaces, a BOM, a bidi override, ideographic spaces: nothing to see, so
+    no title, project name, comment or given name (the contract's visible-character rule)."""
+    invisible = "\u200b\u2060\ufeff\u202e\u3000"
+    task = client.post("/api/tasks/", json={"title": "seen"}, headers=user.auth).get_json()
+    comments = f"/api/tasks/{task['id']}/comments/"
+    answers = {
+        "title": client.post("/api/tasks/", json={"title": invisible}, headers=user.auth),
+        "name": client.post("/api/projects/", json={"name": invisible}, headers=user.auth),
+        "text": client.post(comments, json={"text": invisible}, headers=user.auth),
+        "first_name": client.patch("/api/users/profile/", json={"first_name": invisible}, headers=user.auth),
+    }
+    for field, answer in answers.items():
+        assert _field_errors(answer) == {field: [VISIBLE_MESSAGE]}, field
+    renamed = client.patch(f"/api/tasks/{task['id']}/", json={"title": " \u200b"}, headers=user.auth)
+    assert _field_errors(renamed) == {"title": [VISIBLE_MESSAGE]}
+    assert client.get(f"/api/tasks/{task['id']}/", headers=user.auth).get_json()["title"] == "seen"

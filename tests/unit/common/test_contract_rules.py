@@ -7,7 +7,7 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, message_factory, timestamp_pb2
 
-from common.contract_rules import check_request, field_rules, is_required, request_problems
+from common.contract_rules import VISIBLE_MESSAGE, check_request, field_rules, is_required, request_problems
 from common.errors import DomainError
 from taskmgr.notify.v1 import notify_service_pb2 as notify_pb
 from taskmgr.task.v1 import collaboration_service_pb2 as collaboration_pb
@@ -108,6 +108,37 @@ def test_a_broken_rule_is_a_field_problem(request_message, field):
 
     assert set(problems) == {field}
     assert all(text[0].isupper() and text.endswith(".") for text in problems[field])
+
+
+# Only spaces of any kind, zero-width and joiner characters, a BOM, bidi controls, a
+# combining mark with nothing to combine with: shown as nothing (or as other text).
+INVISIBLE = ["\u200b", "\u2060", "\ufeff", "\u202e", "\u200e\u200f", "\u3000\u2003", "\u0301", " \u200b"]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_a_name_of_invisible_characters_only_is_refused(text):
+    """Every human-visible name holds a visible character (a buf.validate pattern, so gRPC
+    callers meet it too): task titles, project and label names, comments, user names."""
+    for request_message, field in [
+        (task_pb.CreateTaskRequest(task=task_pb.Task(title=text)), "task.title"),
+        (task_pb.UpdateTaskRequest(task=task_pb.Task(id=1, title=text)), "task.title"),
+        (project_pb.CreateProjectRequest(project=project_pb.Project(name=text)), "project.name"),
+        (project_pb.CreateLabelRequest(project_id=1, label=project_pb.Label(name=text, color="#aabbcc")),
+         "label.name"),
+        (collaboration_pb.AddCommentRequest(task_id=1, text=text), "text"),
+        (collaboration_pb.UpdateCommentRequest(task_id=1, id=2, text=text), "text"),
+        (user_pb.UpdateProfileRequest(first_name=text), "first_name"),
+        (user_pb.UpdateProfileRequest(last_name="Liddell" + text), None),  # visible with it: fine
+    ]:
+        problems = request_problems(request_message)
+        assert problems == ({field: [VISIBLE_MESSAGE]} if field else {}), (request_message, problems)
+
+
+def test_a_name_with_one_visible_character_passes():
+    for text in ("a", "\u200bx", "7", "!", "\u20ac", "\u65e5\u672c", "\U0001f600", " a "):
+        assert request_problems(task_pb.CreateTaskRequest(task=task_pb.Task(title=text))) == {}
+        assert request_problems(collaboration_pb.AddCommentRequest(task_id=1, text=text)) == {}
+    assert request_problems(user_pb.UpdateProfileRequest(first_name="")) == {}  # "" clears it
 
 
 def test_requests_that_keep_the_rules_pass():

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
+import jsonschema_rs
 import pytest
+from jsonschema import ValidationError, validators
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
@@ -40,10 +43,25 @@ def resolve(document: dict, schema: dict) -> dict:
     return schema
 
 
+def _ecma_pattern(validator, pattern: str, instance: Any, schema: dict) -> Iterator[ValidationError]:
+    """`pattern` as OpenAPI reads it, an ECMA-262 regular expression (`\\p{L}` and the
+    like), which Python's re does not know: matched by jsonschema_rs's engine instead."""
+    if validator.is_type(instance, "string") and not _pattern_validator(pattern).is_valid(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _pattern_validator(pattern: str):  # noqa: ANN202
+    return jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+
+
+OAS30Ecma = validators.extend(OAS30Validator, {"pattern": _ecma_pattern})
+
+
 def validator(document: dict, schema: dict) -> OAS30Validator:
     registry = Registry().with_resource("doc", Resource.from_contents(document, default_specification=DRAFT4))
     rooted = json.loads(json.dumps(schema).replace('"#/components', '"doc#/components'))
-    return OAS30Validator(rooted, registry=registry)
+    return OAS30Ecma(rooted, registry=registry)
 
 
 def test_every_status_a_method_answers_is_documented(document):
@@ -152,6 +170,24 @@ def test_limits_are_in_the_schema_not_only_in_prose(document):
     assert schemas["UpdateProfileRequest"]["properties"]["last_name"]["maxLength"] == 150
     user_id = schemas["AssignTaskRequest"]["properties"]["user_id"]
     assert (user_id["minimum"], user_id["exclusiveMinimum"]) == (0, True)
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("TaskInput", "title"), ("TaskPatch", "title"), ("ProjectInput", "name"), ("LabelPatch", "name"),
+        ("AddCommentRequest", "text"), ("UpdateCommentRequest", "text"),
+        ("UpdateProfileRequest", "last_name"),
+    ],
+)
+def test_a_name_needs_a_visible_character_in_the_document(document, component, field):
+    """The contract's rule (a letter, number, punctuation or symbol), as clients read it."""
+    schema = {"$ref": f"#/components/schemas/{component}/properties/{field}"}
+    check = validator(document, schema)
+    for invisible in ("\u200b", "\u2060\ufeff", "\u202e", "\u3000\u00a0 ", "\u0301"):
+        assert not check.is_valid(invisible), (component, invisible)
+    for visible in ("a", "\u200bx", "7", "!", "\u20ac", "\u65e5\u672c"):
+        assert check.is_valid(visible), (component, visible)
 
 
 def test_filters_and_headers_are_typed(document):
