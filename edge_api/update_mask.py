@@ -8,7 +8,12 @@ An update request holds its resource (the route's body field) and a
 - `*` alone replaces the whole resource: every field that is not OUTPUT_ONLY is named;
 - absent or empty, the mask is the set of fields present in the body (AIP-134's implied
   mask, as grpc-gateway infers it);
-- a path that names no field of the resource is a 400 naming the fields there are.
+- a path that names no field of the resource is a 400 naming the fields there are
+  (AIP-161: a write whose mask points to a value that cannot exist is INVALID_ARGUMENT);
+- a path naming an OUTPUT_ONLY field (`?update_mask=id`) is no error and changes nothing:
+  AIP-203 says services must ignore output-only fields in update masks, AIP-161 that the
+  mask a client reads with must serve to write with. Each service drops them (its
+  mask_fields); a body holding one is still refused as read-only (AIP-161 allows it).
 Paths are the snake_case names of the body (`due_date`), as everywhere on the REST
 surface; the proto3 JSON mapping's lowerCamelCase (`dueDate`) is accepted too. Nested
 fields are dotted (`parent.child`).
