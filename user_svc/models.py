@@ -18,6 +18,9 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    # Also, on PostgreSQL only, ix_users_username_lower_prefix (lower(username)) and
+    # ix_users_email_prefix (email), text_pattern_ops: ListUsers' prefix search
+    # (migration 0006, accounts.directory_query).
     __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
