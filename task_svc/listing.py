@@ -170,21 +170,29 @@ def _statement(shape: _Shape) -> Select:
         statement = select(tasks, carried_column(Task.id)).where(*conditions)
         return _ordered(statement, Task, shape.ordering).limit(limit)
     viewer = bindparam("viewer")
+    # Each branch gives the keys (id, sort value) of its first `limit` tasks; the first
+    # `limit` keys of all of them are then joined to their rows once: `limit` row fetches,
+    # and a statement short enough for psycopg to cache its parsing (it re-parses one over
+    # 4 KiB on every execution, as the union of whole rows was).
+    keys = (Task.id, getattr(Task, shape.ordering.field))  # the ordering is never by id alone
     # Personal tasks; the second branch leaves out the viewer's own, which the first has.
     branches = [
         and_(Task.created_by == viewer, Task.project_id.is_(None)),
         and_(Task.assigned_to == viewer, Task.created_by != viewer, Task.project_id.is_(None)),
     ]
     parts = [
-        _ordered(select(tasks).where(branch, *conditions), Task, shape.ordering).limit(limit)
+        _ordered(select(*keys).where(branch, *conditions), Task, shape.ordering).limit(limit)
         for branch in branches
     ]
     if not shape.personal:
-        parts.append(_my_projects_tasks(shape, conditions))
-    # Each branch a subquery, so it keeps its own ORDER BY and LIMIT (and SQLite accepts it).
-    merged = union_all(*(select(part.subquery()) for part in parts)).subquery()
-    statement = select(merged, carried_column(merged.c.id))
-    return _ordered(statement, merged.c, shape.ordering).limit(bindparam("limit"))
+        parts.append(_my_projects_keys(shape, conditions))
+    if shape.lateral:  # PostgreSQL: each branch a parenthesized SELECT keeps its ORDER BY and LIMIT
+        merged = union_all(*parts).subquery("page_keys")
+    else:  # SQLite accepts them only as subqueries
+        merged = union_all(*(select(part.subquery()) for part in parts)).subquery("page_keys")
+    first = _ordered(select(merged.c.id), merged.c, shape.ordering).limit(limit).subquery("first_keys")
+    statement = select(tasks, carried_column(Task.id)).join(first, Task.id == first.c.id)
+    return _ordered(statement, Task, shape.ordering)
 
 
 def _carries(label: ColumnElement[int]) -> ColumnElement[bool]:
@@ -201,24 +209,22 @@ def _carries(label: ColumnElement[int]) -> ColumnElement[bool]:
     return carrying.offset(literal_column("0")).exists()
 
 
-def _my_projects_tasks(shape: _Shape, conditions: list[ColumnElement[bool]]) -> Select:
-    """The first `limit` tasks of the viewer's projects that are not archived."""
+def _my_projects_keys(shape: _Shape, conditions: list[ColumnElement[bool]]) -> Select:
+    """The keys (id, sort value) of the first `limit` tasks of the viewer's projects that
+    are not archived."""
     members, projects = ProjectMember.__table__, Project.__table__
-    mine = (
-        members.join(projects, projects.c.id == members.c.project_id),
-        and_(members.c.user_id == bindparam("viewer"), projects.c.archived.is_(False)),
-    )
+    keys = (Task.id, getattr(Task, shape.ordering.field))
     limit = bindparam("limit")
     if not shape.lateral:
-        my_projects = select(members.c.project_id).select_from(mine[0]).where(mine[1])
-        statement = select(Task.__table__).where(Task.project_id.in_(my_projects), *conditions)
+        mine = select(members.c.project_id).join(projects, projects.c.id == members.c.project_id)
+        mine = mine.where(members.c.user_id == bindparam("viewer"), projects.c.archived.is_(False))
+        statement = select(*keys).where(Task.project_id.in_(mine), *conditions)
         return _ordered(statement, Task, shape.ordering).limit(limit)
     # Per project: the keys of its first `limit` tasks from its own index (a nested loop
-    # over my memberships; index-only where no filter needs another column), the first
-    # `limit` of those, and only then their rows: `limit` row fetches, not one per key.
+    # over my memberships; index-only where no filter needs another column), then the
+    # first `limit` of those.
     # The project's archived flag is read inside, by primary key, once per membership:
     # joined outside, PostgreSQL hashes the whole projects table for 20 memberships.
-    keys = (Task.id, getattr(Task, shape.ordering.field))  # the ordering is never by id alone
     live = (
         select(projects.c.id)
         .where(projects.c.id == members.c.project_id, projects.c.archived.is_(False))
@@ -227,11 +233,9 @@ def _my_projects_tasks(shape: _Shape, conditions: list[ColumnElement[bool]]) -> 
     )
     in_project = select(*keys).where(Task.project_id == members.c.project_id, live, *conditions)
     per_project = _ordered(in_project, Task, shape.ordering).limit(limit).lateral("project_tasks")
-    first = select(per_project.c.id).select_from(members.join(per_project, true()))
+    first = select(*per_project.c).select_from(members.join(per_project, true()))
     first = first.where(members.c.user_id == bindparam("viewer"))
-    first = _ordered(first, per_project.c, shape.ordering).limit(limit).subquery("first_keys")
-    statement = select(Task.__table__).join(first, Task.id == first.c.id)
-    return _ordered(statement, Task, shape.ordering).limit(limit)
+    return _ordered(first, per_project.c, shape.ordering).limit(limit)
 
 
 def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
