@@ -111,9 +111,10 @@ class Accounts:
     def list_users(
         self, requested_page_size: int, page_token: str, q: str = "", *, staff: bool = False
     ) -> UserPage:
-        """Users in id order, keyset-paged. With `q`, those whose username (for `staff`,
-        or email) starts with `q`, case-insensitively (an assignee picker): `%` and `_`
-        in it match only themselves."""
+        """Users in id order, keyset-paged: for `staff` every account, for anyone else the
+        verified, active ones only (directory_query). With `q`, those whose username (for
+        `staff`, or email) starts with `q`, case-insensitively (an assignee picker): `%`
+        and `_` in it match only themselves."""
         size = page_size(requested_page_size)
         if problem := text_problem(q, max_length=Q_MAX_LENGTH):
             raise invalid({"q": problem})
@@ -211,6 +212,13 @@ def directory_query(after: int, q: str, *, staff: bool, limit: int) -> Select:
     """Up to `limit` users with an id above `after`, in id order; with `q`, those whose
     username (for `staff`, or email) starts with `q`, case-insensitively.
 
+    Anyone but staff sees the verified, active accounts only: the people they can add to
+    a project or assign a task to. An unverified sign-up (an address nobody confirmed,
+    perhaps somebody else's, under a name that may impersonate) and a deactivated
+    account are nobody's business but staff's (OWASP API Security Top 10 2023, API3, which
+    took in 2019's Excessive Data Exposure: return only what the caller needs). Others'
+    emails are the service's to leave out (service.may_see_email).
+
     On PostgreSQL the prefix is an index range: `lower(username) LIKE 'q%'` on
     ix_users_username_lower_prefix, `email LIKE 'q%'` on ix_users_email_prefix (emails are
     stored lower-cased, so the address is matched as stored), both text_pattern_ops, which
@@ -218,6 +226,8 @@ def directory_query(after: int, q: str, *, staff: bool, limit: int) -> Select:
     planned as a known value: user_svc's plans are custom ones (no force_generic_plan),
     and a generic plan could not turn a parameter's prefix into a range."""
     query = select(User).where(User.id > after)
+    if not staff:
+        query = query.where(User.email_verified.is_(True), User.is_active.is_(True))
     if q:
         prefix = _escape_like(q.lower()) + "%"
         matches = [func.lower(User.username).like(prefix, escape="\\")]

@@ -97,6 +97,44 @@ def test_list_users_pages_by_id_and_shows_other_emails_only_to_staff(client, sta
     assert client.stub.GetUser(pb.GetUserRequest(id=me.id), metadata=bearer(staff_access)).email == me.email
 
 
+def test_list_users_shows_others_only_verified_active_accounts_and_staff_everyone(any_db_svc):
+    client = any_db_svc.client
+    unverified, _ = client.register()
+    verified = client.verified_user()
+    deactivated = client.verified_user()
+    me = client.verified_user()
+    domain = build_domain(any_db_svc.settings)
+    try:
+        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
+    finally:
+        domain.database.dispose()
+    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    client.stub.DeactivateUser(pb.DeactivateUserRequest(id=deactivated.id), metadata=staff_auth)
+    my_auth = bearer(client.login(me.username).access)
+
+    def listed(auth, q: str = "", page_size: int = 1) -> list[pb.User]:  # noqa: ANN001
+        found, token = [], ""
+        while True:  # pages of one: the filter holds across page tokens too
+            request = pb.ListUsersRequest(q=q, page_size=page_size, page_token=token)
+            page = client.stub.ListUsers(request, metadata=auth)
+            found += page.results
+            if not (token := page.next_page_token):
+                return found
+
+    everyone = [unverified.username, verified.username, deactivated.username, me.username, "chief"]
+    for q in ("", "U"):  # every generated username starts with u
+        seen = listed(my_auth, q)
+        expected = [verified.username, me.username] + (["chief"] if not q else [])
+        assert [user.username for user in seen] == expected
+        # Only my own email, in a shape that has the field (null for the others).
+        assert [user.username for user in seen if user.HasField("email")] == [me.username]
+        as_staff = listed(staff_auth, q)
+        assert [user.username for user in as_staff] == [n for n in everyone if not q or n.startswith("u")]
+        assert all(user.HasField("email") for user in as_staff)
+    assert listed(my_auth, unverified.username) == [] and listed(my_auth, deactivated.username) == []
+    assert [user.id for user in listed(staff_auth, unverified.username)] == [unverified.id]
+
+
 def test_list_users_refuses_bad_paging(client):
     auth = bearer(client.login(client.verified_user().username).access)
     client.verified_user()  # two users at least, so a page of one has a next page
