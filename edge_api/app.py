@@ -33,6 +33,18 @@ _CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Request-Id", "WWW-Authenticate
 
 
 class _EdgeFlask(Flask):
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._sync: dict = {}
+
+    def ensure_sync(self, func):  # noqa: ANN001, ANN201
+        """Flask's, decided once per function: Flask asks `inspect` anew for every hook
+        and view of every request (eight times per request here, each hook once)."""
+        sync = self._sync.get(func)
+        if sync is None:
+            sync = self._sync[func] = super().ensure_sync(func)
+        return sync
+
     def make_default_options_response(self) -> Response:
         """OPTIONS: 204 with Allow, no body and no media type (RFC 9110 sections 9.3.7,
         15.3.5); Flask's own is a 200 with an empty text/html body."""

@@ -100,8 +100,12 @@ def _register_metrics(app: Flask) -> None:
         requests.labels(method, route, status).inc()
         latency.labels(method, route).observe(elapsed)
         # The access log line: the route template, never the query string or headers,
-        # which may hold tokens or personal data.
-        access_log.info("%s %s %d %.1fms", method, route, response.status_code, elapsed * 1000)
+        # which may hold tokens or personal data. As the services log calls: a failed
+        # request at INFO, a successful one at DEBUG, so at the shipped INFO level a
+        # request that went well costs no formatted record (the metrics above count it).
+        level = logging.INFO if response.status_code >= 400 else logging.DEBUG
+        if access_log.isEnabledFor(level):
+            access_log.log(level, "%s %s %d %.1fms", method, route, response.status_code, elapsed * 1000)
         return response
 
 
