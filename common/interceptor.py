@@ -177,10 +177,9 @@ def _wrap(behavior, method: str, authenticate: Callable[[dict[str, str]], None],
             log.exception("unexpected error in %s", method)
             context.abort(grpc.StatusCode.INTERNAL, "Internal error.")
         finally:
-            # A call that succeeded is logged at DEBUG: through the edge, its request is
-            # already in the edge's access log (same request_id), and a JSON record per
-            # call was a tenth of a service's CPU at INFO (py-spy, bench/perf_vs_floor.py).
-            # Every failed call is logged at INFO.
+            # A call that succeeded is logged at DEBUG (a JSON record per call was a tenth
+            # of a service's CPU at INFO: py-spy, bench/perf_vs_floor.py), as the edge logs
+            # its requests; every failed call is logged at INFO, with the request_id.
             level = logging.DEBUG if code == grpc.StatusCode.OK else logging.INFO
             if log.isEnabledFor(level):
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 2)

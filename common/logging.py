@@ -1,8 +1,9 @@
 """One JSON log schema for every service: timestamp, severity, name, message, request_id.
 
 Nothing secret is ever passed to a logger: no passwords, codes, tokens or headers.
-Records are serialized by orjson (python-json-logger's OrjsonFormatter): the access log
-writes one per request at INFO, and the standard library's json costs a third more.
+Records are serialized by orjson (python-json-logger's OrjsonFormatter): the standard
+library's json costs a third more. Access lines (edge requests, service calls) are at
+DEBUG when they succeeded and at INFO when they failed: LOG_LEVEL=DEBUG shows them all.
 """
 
 from __future__ import annotations
