@@ -41,6 +41,10 @@ class RoundTripCounter:
             except OSError:
                 return
             upstream = socket.create_connection(self._target)
+            for sock in (client, upstream):
+                # As libpq and the server do: a pipeline's writes (common.db) would
+                # otherwise wait behind Nagle's algorithm for delayed ACKs (40 ms each).
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._client_side, args=(client, upstream), daemon=True).start()
             threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
 
@@ -48,7 +52,6 @@ class RoundTripCounter:
         buffer, starting = b"", True
         try:
             while data := client.recv(65536):
-                upstream.sendall(data)
                 buffer += data
                 while True:
                     if starting:  # untyped: int32 length, int32 code
@@ -71,6 +74,9 @@ class RoundTripCounter:
                             self.count += 1
                             if kind == b"Q":
                                 self.queries.append(body.rstrip(b"\0").decode(errors="replace"))
+                # Counted before it is sent on: the server's answer, and the caller's
+                # look at `count` after it, come after the count.
+                upstream.sendall(data)
         except OSError:
             pass
         finally:
