@@ -25,6 +25,13 @@ more when its connection was lost before any COMMIT was sent (`retry_once_on_dis
 since nothing of it can have been applied then (the server rolls back an open
 transaction whose connection ends, PostgreSQL and SQLite alike). After a COMMIT was
 sent the outcome is unknown and the failure is reported (UNAVAILABLE), never retried.
+
+A write whose statements mostly need no answer (a create: its row, then its event,
+watcher and activity rows) can run pipelined on PostgreSQL (`transaction(pipelined=True)`,
+libpq's pipeline mode: PostgreSQL docs, "Pipeline Mode"; psycopg's `Connection.pipeline`):
+BEGIN and the statements marked `RESULT_UNREAD` wait in the client and go to the server
+with the next statement whose result is read, and the last of them with the COMMIT, so
+such a create is two round trips, not six.
 """
 
 from __future__ import annotations
@@ -122,6 +129,8 @@ def create_db_engine(
         )
     event.listen(engine, "commit", _note_commit)
     event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
+    if engine.dialect.name == "postgresql":
+        _pipelining(engine)
     return engine
 
 
@@ -202,6 +211,94 @@ def serialize_on(session: Session, name: str) -> None:
         raise RuntimeError("serialize_on needs a Database.transaction() session")
 
 
+# Execution option of a statement whose result nobody reads (an INSERT without RETURNING:
+# build it with `.inline()`, or PostgreSQL returns its generated key): in a pipelined
+# transaction it waits to go with the next statement whose result is read, or the COMMIT.
+# Its error (a constraint's IntegrityError too) is raised by that statement or the commit.
+RESULT_UNREAD = "taskmgr_result_unread"
+# connection.info key of a connection's pipelined transaction (a _Pipeline).
+_PIPELINE = "taskmgr_pipeline"
+
+
+class _Pipeline:
+    """A pipelined transaction on a psycopg connection (Database.transaction(pipelined=True)).
+
+    psycopg in pipeline mode sends a Sync right after its own BEGIN (to learn the new
+    transaction status), a round trip of its own; so the connection is put in autocommit
+    for the transaction (psycopg then sends no BEGIN or COMMIT: no round trip either way)
+    and this sends BEGIN and COMMIT as statements in the pipeline, the COMMIT with the one
+    Sync that leaves pipeline mode."""
+
+    def __init__(self, driver) -> None:  # noqa: ANN001 (a psycopg.Connection)
+        self.driver = driver
+        driver.autocommit = True  # idle and not yet pipelined: no round trip
+        self._mode = driver.pipeline()
+        self.pipeline = self._mode.__enter__()
+        driver.execute(b"BEGIN", prepare=False)  # waits for the first statement read
+
+    def end(self, last: bytes | None) -> None:
+        """Sends what waits, and `last` (COMMIT) after it, with one Sync, and leaves
+        pipeline mode; raises the first error of what was sent (psycopg's)."""
+        mode, self._mode = self._mode, None
+        if mode is not None:
+            if last:
+                self.driver.execute(last, prepare=False)
+            mode.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Back to psycopg's own transaction control, once the transaction has ended."""
+        self.driver.autocommit = False
+
+
+def _pipelining(engine: Engine) -> None:
+    """Lets `engine`'s transactions be pipelined (_Pipeline): a statement not marked
+    RESULT_UNREAD is answered at once (a Sync after it: SQLAlchemy reads its result, or
+    its row count, as soon as it returns), and the dialect's commit and rollback end the
+    pipeline first. The commit is the dialect's (not a "commit" event listener) so that
+    its errors are SQLAlchemy's (IntegrityError, a lost connection invalidated) and
+    `_note_commit`, an event listener, has run before the COMMIT is sent."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection) -> None:  # noqa: ANN001 (the pool's connection)
+        info = _info(dbapi_connection)
+        state = info.get(_PIPELINE)
+        if state is None or state.driver is not dbapi_connection.driver_connection:
+            commit(dbapi_connection)
+            return
+        state.end(b"COMMIT")  # on an error the transaction stays open: rolled back next
+        info.pop(_PIPELINE)
+        state.close()
+
+    def do_rollback(dbapi_connection) -> None:  # noqa: ANN001
+        state = _info(dbapi_connection).pop(_PIPELINE, None)
+        if state is None or state.driver is not dbapi_connection.driver_connection:
+            rollback(dbapi_connection)
+            return
+        try:
+            state.end(None)
+        except Exception:  # noqa: BLE001 (the error of a statement rolled back anyway)
+            log.debug("error of a pipelined transaction that is rolled back", exc_info=True)
+        rollback(dbapi_connection)  # psycopg sends ROLLBACK: its transaction status is not idle
+        state.close()
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback  # this engine's dialect only
+    event.listen(engine, "after_cursor_execute", _answer_unless_unread)
+
+
+def _info(dbapi_connection) -> dict:  # noqa: ANN001
+    try:
+        return dbapi_connection.info
+    except NotImplementedError:  # the dialect's first connection, before the pool has it
+        return {}
+
+
+def _answer_unless_unread(connection, _cursor, _statement, _parameters, context, _many) -> None:  # noqa: ANN001
+    state = connection.info.get(_PIPELINE)
+    if state is not None and not context.execution_options.get(RESULT_UNREAD):
+        state.pipeline.sync()
+
+
 class Database:
     """One service's engine and session factory."""
 
@@ -225,7 +322,7 @@ class Database:
         return self._sessions
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, pipelined: bool = False) -> Iterator[Session]:
         """A writing unit of work: commits on success, rolls back on any exception.
 
         On SQLite it holds the database's write lock from its start (BEGIN IMMEDIATE;
@@ -233,8 +330,17 @@ class Database:
         it writes. On PostgreSQL (READ COMMITTED) lock what you check: `with_for_update()`,
         `serialize_on`, or a conditional UPDATE whose rowcount is checked. No slow I/O
         inside: on SQLite every other writer waits for it.
+
+        `pipelined` (PostgreSQL; nothing on SQLite, which has no round trips): BEGIN and
+        the statements marked RESULT_UNREAD go to the server with the next statement
+        whose result is read, the last ones with the COMMIT (see the module docstring).
+        Their errors come from that statement or from the end of the block: catch an
+        IntegrityError of theirs around the whole `with`.
         """
         with self._sessions(bind=self._writer) as session, session.begin():
+            if pipelined and self.engine.dialect.name == "postgresql":
+                pooled = session.connection().connection
+                pooled.info[_PIPELINE] = _Pipeline(pooled.driver_connection)
             yield session
 
     @contextmanager

@@ -1,6 +1,7 @@
 """common.db's units of work keep a check-then-act whole on both engines: on SQLite a
 writing transaction begins IMMEDIATE (one writer at a time, from its first read), a read
-is one snapshot, and `serialize_on` orders check-then-acts that have no row to lock."""
+is one snapshot, and `serialize_on` orders check-then-acts that have no row to lock. A
+pipelined transaction is all or nothing like any other."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import column, table, text, update
+from sqlalchemy.exc import IntegrityError
 
-from common.db import Database, migrate, serialize_on
+from common.db import RESULT_UNREAD, Database, migrate, serialize_on
 from common.relay import OutboxRelay
 from tests.integration.events.producer import (
     ProducerOutbox,
@@ -120,6 +122,24 @@ def test_a_write_in_a_read_is_refused_on_both_engines(database: Database) -> Non
         session.execute(update(table("counter", column("n"))).values(n=99))
     with database.read() as session:
         assert session.execute(text("SELECT n FROM counter")).scalar() == 0
+
+
+def test_a_pipelined_transaction_raises_an_unread_statement_s_error_keeps_nothing(database: Database) -> None:
+    unread = text("INSERT INTO counter VALUES (:n)").execution_options(**{RESULT_UNREAD: True})
+    # On PostgreSQL the error comes from the COMMIT, which the statements went with.
+    with pytest.raises(IntegrityError), database.transaction(pipelined=True) as session:
+        session.execute(unread, {"n": 41})
+        session.execute(unread, {"n": None})  # NOT NULL
+    for _ in range(2):  # the pooled connection again: out of pipeline mode, its own transactions
+        with pytest.raises(RuntimeError), database.transaction() as session:
+            session.execute(text("INSERT INTO counter VALUES (40)"))
+            raise RuntimeError("rolled back")
+    with database.transaction(pipelined=True) as session:
+        session.execute(unread, {"n": 42})
+        # A statement whose result is read is answered at once, after what waited.
+        assert session.execute(text("SELECT count(*) FROM counter")).scalar() == 2
+    with database.read() as session:
+        assert session.execute(text("SELECT n FROM counter ORDER BY n")).scalars().all() == [0, 42]
 
 
 class SlowTransport:
