@@ -42,14 +42,13 @@ from common.amqp import ConfirmingPublisher
 from common.db import Database
 from common.grpc_client import make_channel
 from common.metrics import outbox_events
-from common.outbox import OutboxMixin
+from common.outbox import WROTE_OUTBOX, OutboxMixin
 from common.settings import Settings
 from taskmgr.events.v1 import events_pb2
 from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-_WROTE_OUTBOX = "taskmgr.wrote_outbox"
 _DELIVER_BATCH_DEADLINE = 60.0  # seconds
 
 
@@ -82,8 +81,7 @@ class OutboxRelay:
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
-        self._listeners = [
-            ("after_flush", self._note_outbox_rows),
+        self._listeners = [  # OutboxMixin.record notes the rows it writes (WROTE_OUTBOX)
             ("after_commit", self._wake_if_outbox_rows),
             ("after_rollback", self._forget_outbox_rows),
         ]
@@ -172,17 +170,12 @@ class OutboxRelay:
             counter.labels(service, "failed").inc(len(rows) - len(done))
         return done
 
-    def _note_outbox_rows(self, session: Session, _flush_context: object) -> None:
-        # After a flush, session.new still lists what was just inserted.
-        if any(isinstance(instance, self._model) for instance in session.new):
-            session.info[_WROTE_OUTBOX] = True
-
     def _wake_if_outbox_rows(self, session: Session) -> None:
-        if session.info.pop(_WROTE_OUTBOX, False):
+        if session.info.pop(WROTE_OUTBOX, False):
             self.wake()
 
     def _forget_outbox_rows(self, session: Session) -> None:
-        session.info.pop(_WROTE_OUTBOX, None)
+        session.info.pop(WROTE_OUTBOX, None)
 
 
 @contextmanager

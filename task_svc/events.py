@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.orm import Session
 
 from task_svc import activity, watchers
+from task_svc.memberships import Role
 from task_svc.models import Comment, Outbox, Project, Task
 from task_svc.watchers import Candidate
 from taskmgr.events.v1 import events_pb2
@@ -49,16 +50,26 @@ def _record(session: Session, event_type: str, task: Task, payload) -> None:  # 
     Outbox.record(session, source=SOURCE, event_type=event_type, subject=str(task.id), payload=payload)
 
 
-def task_created(session: Session, task: Task, actor: int, *, actor_is_staff: bool = False) -> None:
+def task_created(
+    session: Session, task: Task, actor: int, *, actor_is_staff: bool = False,
+    assignee_role: Role | None = None,
+) -> None:
     """The creator starts watching (as staff, when they are: staff see every task);
-    nobody is told (the creator made it; an assignee is told by the task_assigned event
-    of the same change)."""
+    nobody is told (the creator made it). A task created assigned has its task_assigned
+    event too, where the assignee is told; whom to tell takes no read: a new task's
+    watchers are its creator and its assignee (`assignee_role`: the assignee's role in
+    the task's project, as the create checked it). Nothing here reads a result, so
+    every row goes with the create's COMMIT (pipelined: common.db)."""
     watchers.watch(session, task.id, task.created_by, staff=actor_is_staff)
     activity.record(session, task.id, actor, activity.Kind.CREATED)
     _record(session, CREATED, task, events_pb2.TaskCreated(
         task_id=task.id, title=task.title, people=_people(task, actor, []), status=status_enum(task.status),
         project_id=task.project_id,
     ))
+    if task.assigned_to is not None:
+        watching = [Candidate(task.created_by, actor_is_staff), Candidate(task.assigned_to)]
+        roles = {task.assigned_to: assignee_role} if assignee_role is not None else {}
+        task_assigned(session, task, actor, previous_assignee=None, watching=(watching, roles))
 
 
 def task_updated(
@@ -76,13 +87,23 @@ def task_updated(
     ))
 
 
-def task_assigned(session: Session, task: Task, actor: int, *, previous_assignee: int | None) -> None:
+def task_assigned(
+    session: Session, task: Task, actor: int, *, previous_assignee: int | None,
+    watching: tuple[Sequence[Candidate], Mapping[int, Role]] | None = None,
+) -> None:
     """The new assignee starts watching; the watchers are told, and so is the previous
-    assignee, even when they can no longer see the task."""
+    assignee, even when they can no longer see the task. `watching`: the task's watchers
+    (the new assignee among them) and their roles in its project, when the caller knows
+    them; else they are read."""
     if task.assigned_to is not None:
         watchers.watch(session, task.id, task.assigned_to)
     activity.assigned(session, task, actor, previous_assignee)
-    told = watchers.recipients(session, task, actor, always=[previous_assignee] if previous_assignee else [])
+    always = [previous_assignee] if previous_assignee else []
+    if watching is None:
+        told = watchers.recipients(session, task, actor, always=always)
+    else:
+        candidates, roles = watching
+        told = watchers.who_is_told(task, actor, candidates, dict(roles), always=always)
     _record(session, ASSIGNED, task, events_pb2.TaskAssigned(
         task_id=task.id, title=task.title, people=_people(task, actor, told),
         previous_assignee=previous_assignee, project_id=task.project_id,

@@ -19,11 +19,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from common.contract_rules import string_rules
-from common.db import utcnow
+from common.db import RESULT_UNREAD, utcnow
 from common.errors import FailedPrecondition, invalid
 from common.validation import text_problem
 from task_svc.models import IdempotencyKey, Task
@@ -89,20 +89,24 @@ def replay(session: Session, created_by: int, request_id: str, digest: str) -> T
     return task
 
 
+# remember's statements, built once; neither result is read (pipelined: common.db).
+_UNREAD = {RESULT_UNREAD: True}
+_KEYS = IdempotencyKey.__table__
+_FORGET_EXPIRED = delete(_KEYS).where(
+    _KEYS.c.created_by == bindparam("by"), _KEYS.c.request_id == bindparam("key"),
+    _KEYS.c.created_at <= bindparam("expired"),
+).execution_options(**_UNREAD)
+_REMEMBER = insert(_KEYS).inline().execution_options(**_UNREAD)
+
+
 def remember(session: Session, created_by: int, request_id: str, digest: str, task: Task) -> None:
-    """Stores the key and the reply (`task`, flushed) in the create's transaction,
-    replacing an expired key."""
-    session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.created_by == created_by,
-            IdempotencyKey.request_id == request_id,
-            IdempotencyKey.created_at <= utcnow() - KEY_LIFETIME,
-        )
-    )
-    session.add(
-        IdempotencyKey(
-            created_by=created_by, request_id=request_id, request_hash=digest, task_id=task.id,
-            response=snapshot(task),
-        )
-    )
-    session.flush()  # a concurrent duplicate fails here, on the unique constraint
+    """Stores the key and the reply (`task`, written) in the create's transaction,
+    replacing an expired key. A concurrent duplicate fails on the unique constraint
+    (IntegrityError), here or, pipelined, at the create's commit."""
+    now = utcnow()
+    connection = session.connection()
+    connection.execute(_FORGET_EXPIRED, {"by": created_by, "key": request_id, "expired": now - KEY_LIFETIME})
+    connection.execute(_REMEMBER, {
+        "created_by": created_by, "request_id": request_id, "request_hash": digest, "task_id": task.id,
+        "response": snapshot(task), "created_at": now,
+    })

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from common.db import utcnow
+from common.db import RESULT_UNREAD, utcnow
 from task_svc.memberships import Role
 from task_svc.models import ProjectMember, Task, Watcher
 from task_svc.permissions import Owned, Viewer, can_see
@@ -75,12 +75,23 @@ def recipients(
     return who_is_told(task, actor, candidates, roles, always=always, exclude=exclude)
 
 
+# watch's statement on each engine, built once (SQLAlchemy's compiled cache finds it).
+_WATCH = {
+    dialect.dialect.name: dialect.insert(Watcher.__table__).on_conflict_do_nothing().inline()
+    .execution_options(**{RESULT_UNREAD: True})
+    for dialect in (postgresql, sqlite)
+}
+
+
 def watch(session: Session, task_id: int, user_id: int, *, staff: bool = False) -> None:
     """`user_id` watches the task (already watching: nothing changes). One statement
-    that a concurrent watch of the same pair cannot make fail."""
-    values = {"task_id": task_id, "user_id": user_id, "staff": staff, "created_at": utcnow()}
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(Watcher).values(values).on_conflict_do_nothing())
+    that a concurrent watch of the same pair cannot make fail, and whose result is not
+    read (pipelined: common.db)."""
+    connection = session.connection()
+    connection.execute(
+        _WATCH[connection.dialect.name],
+        {"task_id": task_id, "user_id": user_id, "staff": staff, "created_at": utcnow()},
+    )
 
 
 def unwatch(session: Session, task_id: int, user_id: int) -> None:

@@ -1,18 +1,23 @@
-"""PostgreSQL round trips per task operation, counted on the wire: a read is one."""
+"""PostgreSQL round trips per task operation, counted on the wire: a read is one, a
+create with its event, watcher and activity rows two."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from common.db import Database, migrate
 from common.errors import NotFound
 from common.paging import PageTokens
+from task_svc import events
 from task_svc.list_query import parse_list_query
 from task_svc.listing import POSTGRES_SETTINGS
-from task_svc.models import Project, ProjectMember
+from task_svc.models import Activity, IdempotencyKey, Project, ProjectMember, Watcher
 from task_svc.permissions import Viewer
 from task_svc.server import MIGRATIONS
 from task_svc.tasks import NewTask, Tasks
+from taskmgr.events.v1 import events_pb2
+from tests.integration.task_svc.support import outbox_events
 from tests.support.pg_round_trips import RoundTripCounter
 
 pytestmark = pytest.mark.postgres
@@ -74,3 +79,58 @@ def test_a_project_task_is_read_with_the_viewers_role_in_one_round_trip(counted)
     with pytest.raises(NotFound):
         tasks.get(stranger, task.id)
     assert counter.count - before == 1
+
+
+def _written(tasks: Tasks, task_id: int) -> tuple[list, list, list]:
+    """The task's watchers (user, staff), activity kinds and events (type, recipients)."""
+    with tasks._db.read() as session:
+        watching = session.execute(
+            select(Watcher.user_id, Watcher.staff).where(Watcher.task_id == task_id).order_by(Watcher.user_id)
+        ).all()
+        kinds = list(
+            session.scalars(select(Activity.kind).where(Activity.task_id == task_id).order_by(Activity.id))
+        )
+    told = []
+    for event in outbox_events(tasks._db):
+        if event.subject == str(task_id):
+            payload = _PAYLOADS[event.type]()
+            assert event.data.Unpack(payload)
+            told.append((event.type, list(payload.people.recipients.user_ids)))
+    return [tuple(row) for row in watching], kinds, told
+
+
+_PAYLOADS = {events.CREATED: events_pb2.TaskCreated, events.ASSIGNED: events_pb2.TaskAssigned}
+
+
+def test_a_create_with_its_event_watcher_and_activity_is_two_round_trips(counted):
+    tasks, counter = counted
+    tasks.create(ALICE, NewTask(title="warm-up"))  # the pool's connection opened
+    for assignee in (None, 2, ALICE.user_id):
+        task, trips, queries = round_trips(
+            counter, lambda assignee=assignee: tasks.create(ALICE, NewTask(title="new", assigned_to=assignee))
+        )
+        assert trips == 2, queries  # the task's INSERT with BEGIN; every other row with COMMIT
+        watching, kinds, told = _written(tasks, task.id)
+        if assignee is None:
+            assert (watching, kinds, told) == ([(1, False)], ["created"], [(events.CREATED, [])])
+        elif assignee == 2:
+            assert watching == [(1, False), (2, False)]
+            assert kinds == ["created", "assigned"]
+            assert told == [(events.CREATED, []), (events.ASSIGNED, [2])]  # the assignee, not the creator
+        else:  # assigned to themselves: nobody to tell
+            assert (watching, told) == ([(1, False)], [(events.CREATED, []), (events.ASSIGNED, [])])
+        assert (task.version, task.assigned_to) == (1, assignee)
+        assert tasks.get(ALICE, task.id).version == 1
+
+
+def test_a_create_with_a_request_id_adds_only_its_replay_check(counted):
+    tasks, counter = counted
+    tasks.create(ALICE, NewTask(title="warm-up"))
+    create = lambda: tasks.create(ALICE, NewTask(title="keyed"), "key-1")  # noqa: E731
+    task, trips, queries = round_trips(counter, create)
+    assert trips == 3, queries  # the replay's read, then the create's two
+    replayed, trips, queries = round_trips(counter, create)
+    assert (replayed.id, trips) == (task.id, 1), queries
+    with tasks._db.read() as session:
+        kept = session.scalar(select(IdempotencyKey.task_id).where(IdempotencyKey.request_id == "key-1"))
+    assert kept == task.id
