@@ -64,12 +64,22 @@ class CallInterceptor(grpc.ServerInterceptor):
         self._internal_methods = frozenset(internal_methods)
         self._internal_key = internal_key
         self._rate_limits = rate_limits
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001
-        handler = continuation(handler_call_details)
         method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or not method.startswith("/taskmgr."):
             return handler
+        # Built once per method (only the server's own methods, so no caller grows it):
+        # gRPC asks on every call, and building the closures was 4% of a GetTask.
+        wrapped = self._wrapped[method] = self._wrap_handler(handler, method)
+        return wrapped
+
+    def _wrap_handler(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         authenticate = self._authenticator_for(method)
         if self._rate_limits is not None and self._rate_limits.limit_of(method):
             authenticate = _then_limited(authenticate, self._rate_limits, method)
