@@ -39,7 +39,7 @@ from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session
 
 from common.amqp import ConfirmingPublisher
-from common.db import Database
+from common.db import RESULT_UNREAD, Database
 from common.grpc_client import make_channel
 from common.metrics import outbox_events
 from common.outbox import WROTE_OUTBOX, OutboxMixin
@@ -144,11 +144,16 @@ class OutboxRelay:
                     with self._database.transaction() as session:
                         session.execute(delete(model).where(model.id.in_(done)))
         else:
-            with self._database.transaction() as session:
+            # Two round trips (common.db, pipelined): BEGIN with the SELECT, the DELETE
+            # with the COMMIT. The rows stay locked until the COMMIT.
+            with self._database.transaction(pipelined=True) as session:
                 rows = session.scalars(batch.with_for_update(skip_locked=True)).all()
                 done = self._deliver(rows)
                 if done:
-                    session.execute(delete(model).where(model.id.in_(done)))
+                    table = model.__table__
+                    session.connection().execute(
+                        delete(table).where(table.c.id.in_(done)).execution_options(**{RESULT_UNREAD: True})
+                    )
         if len(done) < len(rows):
             raise ConnectionError(f"{len(rows) - len(done)} of {len(rows)} events were not delivered")
         return len(rows)
