@@ -6,8 +6,12 @@ ListSubjectNotifications (the internal key), for what the events whose source is
 task_svc and whose subject is the task id caused. Neither reads the other's tables:
 task_svc adds what only it knows, the task's events still in its outbox (PENDING: not
 yet handed to notify_svc), and notify_svc adds its dead letters (PENDING too).
-Addresses are asked for only when the caller is staff (OWASP ASVS v4 8.3.1: personal
-data to those who need it).
+Personal data goes only to those who need it (OWASP ASVS v4 8.3.1): whoever sees the
+task sees of every notification its status, event type, times and recipient; its
+`reason` (a SKIPPED one names the recipient's notification settings, a FAILED one their
+delivery trouble) and `request_id` (the request of whoever caused it) only when they are
+the recipient, or when it has none (told nobody, or PENDING: not yet known). Staff see
+everything, and alone the addresses (asked of notify_svc only for them).
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ _STATUS = {
     notify_service_pb2.NOTIFICATION_STATUS_SKIPPED: pb.TASK_NOTIFICATION_STATUS_SKIPPED,
 }
 IN_OUTBOX = "committed; not yet handed to notify_svc"
+# task_svc's events about a task. Its project events (taskmgr.project.*) share the source
+# and have the project id as subject, which may be a task's id too: not that task's.
+TASK_EVENTS = "taskmgr.task."
 _FIELDS = ("event_id", "event_type", "address", "channel", "reason", "attempts", "request_id")
 
 
@@ -70,16 +77,21 @@ class TaskNotifications:
             timeout=self._deadline,
             metadata=self._metadata,
         )
-        results = [_from_notify(item) for item in answer.results]
+        results = [_from_notify(item) for item in answer.results if item.event_type.startswith(TASK_EVENTS)]
         known = {item.event_id for item in results}
         results += [_pending(event) for event in pending if event.id not in known]
+        if not viewer.is_staff:
+            for message in results:
+                _withhold_others(message, viewer.user_id)
         return results
 
     def _in_outbox(self, task_id: int) -> list[events_pb2.Event]:
         """The task's events not yet relayed. The outbox holds only what the relay has not
         delivered yet (a few rows, unless notify_svc or the broker is away), so its rows
         of task events are read and their subjects compared here."""
-        statement = select(Outbox.payload).where(Outbox.event_type.like("taskmgr.task.%")).order_by(Outbox.id)
+        statement = (
+            select(Outbox.payload).where(Outbox.event_type.like(f"{TASK_EVENTS}%")).order_by(Outbox.id)
+        )
         with self._database.read() as session:
             payloads = list(session.scalars(statement))
         events = (events_pb2.Event.FromString(payload) for payload in payloads)
@@ -96,6 +108,14 @@ def _from_notify(item: notify_service_pb2.SubjectNotification) -> pb.TaskNotific
         if item.HasField(name):
             getattr(message, name).CopyFrom(getattr(item, name))
     return message
+
+
+def _withhold_others(message: pb.TaskNotification, user_id: int) -> None:
+    """Clears `reason` and `request_id` of a notification of somebody other than
+    `user_id` (the module's rule)."""
+    if message.HasField("recipient_user_id") and message.recipient_user_id != user_id:
+        message.ClearField("reason")
+        message.ClearField("request_id")
 
 
 def _pending(event: events_pb2.Event) -> pb.TaskNotification:
