@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,13 +73,27 @@ def visible_task(session: Session, viewer: Viewer, task_id: int) -> tuple[Task, 
     return check_visible(viewer, task, task_id, role), role
 
 
+# A project and the viewer's role in it (NULL: not a member): one statement, one round trip.
+_PROJECT_AND_ROLE = (
+    select(Project, ProjectMember.role)
+    .outerjoin(
+        ProjectMember,
+        and_(ProjectMember.project_id == Project.id, ProjectMember.user_id == bindparam("viewer")),
+    )
+    .where(Project.id == bindparam("id"))
+)
+
+
 def load(session: Session, viewer: Viewer, project_id: int, action: Action) -> ProjectView:
     """The project if `viewer` may do `action` in it: NOT_FOUND when they may not see it
     (or it does not exist), PERMISSION_DENIED when their role does not allow `action`."""
-    project = session.get(Project, project_id) if project_id > 0 else None
-    if project is None:
+    row = None
+    if project_id > 0:
+        row = session.execute(_PROJECT_AND_ROLE, {"id": project_id, "viewer": viewer.user_id}).first()
+    if row is None:
         raise project_not_found(project_id)
-    role = role_of(session, project_id, viewer.user_id)
+    project, role = row
+    role = Role(role) if role is not None else None
     check_allowed(project_id, role, action, is_staff=viewer.is_staff)
     return ProjectView(project, role)
 

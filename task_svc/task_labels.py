@@ -22,6 +22,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
+from common.db import RESULT_UNREAD
 from common.errors import InvalidArgument
 from task_svc import activity
 from task_svc.models import Label as LabelRow
@@ -105,12 +106,16 @@ def replace(
         session.execute(delete(TaskLabel).where(TaskLabel.task_id == task_id, TaskLabel.label_id.in_(gone)))
     if added:
         rows = [{"task_id": task_id, "label_id": label} for label in sorted(added)]
-        session.execute(insert(TaskLabel), rows)
+        session.connection().execute(_ADD, rows)
     if record:
         activity.record(
             session, task_id, actor, activity.Kind.LABELS_CHANGED, field="label_ids",
             old=_as_text(old), new=_as_text(new),
         )
+
+
+# replace's INSERT, whose result is not read (pipelined: common.db).
+_ADD = insert(TaskLabel.__table__).inline().execution_options(**{RESULT_UNREAD: True})
 
 
 def _as_text(label_ids: Collection[int]) -> str | None:

@@ -46,6 +46,10 @@ _TASK_AND_ROLE = (
 # rows of its events go with the COMMIT: Database.transaction(pipelined=True)).
 _INSERT_TASK = insert(Task.__table__).returning(Task.id)
 
+# The attribute (not a column) of a Task just created holding its label ids: its reply
+# needs no read of them (Tasks.labels_of).
+_CREATED_LABELS = "created_label_ids"
+
 # A change that lost a race is tried again: its preconditions are checked again against
 # the version that won, so a stale If-Match still fails and an unrelated race does not.
 CONFLICT_ATTEMPTS = 3
@@ -92,6 +96,7 @@ class Tasks:
                     assignee_role = _check_project_target(session, viewer, new.project_id, new.assigned_to)
                 task_labels.check_in_project(session, new.project_id, new.label_ids)
                 task = _insert_task(session, viewer, new)
+                setattr(task, _CREATED_LABELS, sorted(set(new.label_ids)))  # for labels_of
                 if new.label_ids:
                     task_labels.replace(session, task.id, viewer.user_id, (), new.label_ids, record=False)
                 if request_id:
@@ -133,9 +138,13 @@ class Tasks:
 
     def labels_of(self, task: Task) -> list[int]:
         """The label ids a task just written carries, ascending (a personal task: none,
-        no query; a read brings them in its row)."""
+        and a task just created: those it was created with, no query; a read brings them
+        in its row)."""
         if task.project_id is None:
             return []
+        created = getattr(task, _CREATED_LABELS, None)
+        if created is not None:
+            return list(created)
         with self._db.read_connection() as connection:
             return task_labels.carried(connection, [task.id]).get(task.id, [])
 

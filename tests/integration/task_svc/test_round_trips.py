@@ -10,11 +10,13 @@ from common.db import Database, migrate
 from common.errors import NotFound
 from common.paging import PageTokens
 from task_svc import events
+from task_svc.labels import Labels
 from task_svc.list_query import parse_list_query
 from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Activity, IdempotencyKey, Project, ProjectMember, Watcher
 from task_svc.permissions import Viewer
 from task_svc.server import MIGRATIONS
+from task_svc.task_labels import parse
 from task_svc.tasks import NewTask, Tasks
 from taskmgr.events.v1 import events_pb2
 from tests.integration.task_svc.support import outbox_events
@@ -134,3 +136,26 @@ def test_a_create_with_a_request_id_adds_only_its_replay_check(counted):
     with tasks._db.read() as session:
         kept = session.scalar(select(IdempotencyKey.task_id).where(IdempotencyKey.request_id == "key-1"))
     assert kept == task.id
+
+
+def test_a_project_task_s_create_adds_one_round_trip_per_check_and_its_labels_need_no_read(counted):
+    tasks, counter = counted
+    with tasks._db.transaction() as session:
+        project = Project(name="p", created_by=ALICE.user_id)
+        session.add(project)
+        session.flush()
+        session.add_all([ProjectMember(project_id=project.id, user_id=u, role="owner") for u in (1, 2)])
+    bug, ui = (Labels(tasks._db, tasks._page_tokens).create(ALICE, project.id, n, "#000000").id for n in "ab")
+    create = lambda new: tasks.create(ALICE, new)  # noqa: E731
+    plain, trips, queries = round_trips(counter, lambda: create(NewTask(title="p", project_id=project.id)))
+    assert trips == 3, queries  # the project with the creator's role (and BEGIN), the task, the COMMIT
+    new = NewTask(title="full", project_id=project.id, assigned_to=2, label_ids=(ui, bug))
+    task, trips, queries = round_trips(counter, lambda: create(new))
+    assert trips == 5, queries  # and the assignee's membership, the labels' project
+    labels, trips, _ = round_trips(counter, lambda: tasks.labels_of(task))
+    assert (labels, trips) == (sorted([bug, ui]), 0)
+    assert tasks.labels_of(plain) == []
+    assert parse(tasks.get(ALICE, task.id).label_ids) == sorted([bug, ui])
+    watching, kinds, told = _written(tasks, task.id)
+    assert (watching, kinds) == ([(1, False), (2, False)], ["created", "assigned"])
+    assert told == [(events.CREATED, []), (events.ASSIGNED, [2])]
