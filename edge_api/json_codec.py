@@ -331,6 +331,9 @@ def json_to_message(
         raise InvalidFields(errors)
 
 
+NOT_NULL = "This field may not be null."
+
+
 def _fill(data: Any, message: Message, location: str, reject_read_only: bool, errors: FieldErrors) -> None:
     if not isinstance(data, dict):
         errors.setdefault(location or "body", []).append("must be a JSON object")
@@ -343,7 +346,13 @@ def _fill(data: Any, message: Message, location: str, reject_read_only: bool, er
             errors.setdefault(where, []).append("unknown field")
         elif reject_read_only and is_output_only(field):
             errors.setdefault(where, []).append("read-only")
-        elif value is not None:  # null leaves the field unset: its default, or absent
+        elif value is None:
+            # null leaves a nullable field unset (absent); any other field is documented
+            # as never null, so null is refused as DRF's "may not be null" was, not read
+            # as the field's zero value (negative schemathesis: {"description": null}).
+            if not is_nullable(field):
+                errors.setdefault(where, []).append(NOT_NULL)
+        else:
             try:
                 _set_json(message, field, value, where, reject_read_only, errors)
             except CONVERSION_ERRORS as exc:

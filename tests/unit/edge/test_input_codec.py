@@ -136,6 +136,21 @@ def test_values_in_their_wire_form_are_accepted():
     assert task.assigned_to == 12
 
 
+@pytest.mark.parametrize("field", ["title", "description", "status", "priority", "label_ids"])
+def test_null_for_a_field_documented_as_never_null_is_refused(field):
+    # The document types these without `nullable`: null was read as "" / 0 / [] instead.
+    with pytest.raises(InvalidFields) as caught:
+        json_to_message({"title": "x"} | {field: None}, pb.Task())
+
+    assert caught.value.errors == {field: ["This field may not be null."]}
+
+
+def test_null_for_a_nullable_field_leaves_it_unset():
+    task = pb.Task()
+    json_to_message({"title": "x", "assigned_to": None, "due_date": None, "project_id": None}, task)
+    assert not any(task.HasField(name) for name in ("assigned_to", "due_date", "project_id"))
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("0", 0), ("5", 5), ("100", 100), ("2147483647", 2147483647), ("10000000000", 2**31 - 1),
