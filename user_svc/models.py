@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, true
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import BigIntPK, UTCDateTime, utcnow
@@ -18,10 +18,17 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    # Also, on PostgreSQL only, ix_users_username_lower_prefix (lower(username)) and
-    # ix_users_email_prefix (email), text_pattern_ops: ListUsers' prefix search
-    # (migration 0006, accounts.directory_query).
-    __table_args__ = NEVER_REUSE_IDS
+    # On PostgreSQL only, text_pattern_ops indexes for ListUsers' prefix search
+    # (migration 0006, accounts.directory_query): SQLite uses no index for such a LIKE.
+    __table_args__ = (
+        Index("ix_users_username_lower_prefix", text("lower(username) text_pattern_ops")).ddl_if(
+            dialect="postgresql"
+        ),
+        Index("ix_users_email_prefix", "email", postgresql_ops={"email": "text_pattern_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     # Case-sensitive, as in the system this replaces.
