@@ -234,7 +234,9 @@ def build_response(route: Route, reply: Message) -> Response:
     except preconditions.NotModified:
         return Response(status=304, headers=headers)  # RFC 9110 section 15.4.5: with the ETag
     if route.returns_empty:
-        return Response(status=route.success_status, headers=headers)
+        response = Response(status=route.success_status, headers=headers)
+        del response.headers["Content-Type"]  # no content, no media type (not Flask's text/html)
+        return response
     body = message_to_json_bytes(reply)
     return Response(body, status=route.success_status, headers=headers, mimetype="application/json")
 
