@@ -73,13 +73,16 @@ def task_created(
 
 
 def task_updated(
-    session: Session, task: Task, actor: int, *, old: Mapping[str, Any], told_otherwise: Collection[int] = ()
+    session: Session, task: Task, actor: int, *, old: Mapping[str, Any], told_otherwise: Collection[int] = (),
+    watching: tuple[Sequence[Candidate], Mapping[int, Role]] | None = None,
 ) -> None:
     """`old`: the changed fields' values before the change, as stored (an assignee's
     change is task_assigned's to record as activity). The watchers are told once for
-    all the fields, but for `told_otherwise` (told by another event of the same change)."""
+    all the fields, but for `told_otherwise` (told by another event of the same change).
+    `watching`: the task's watchers and their roles in its project, when the caller
+    knows them (task_svc.locked_task); else they are read."""
     activity.changed(session, task, actor, old)
-    told = watchers.recipients(session, task, actor, exclude=told_otherwise)
+    told = _told(session, task, actor, watching, exclude=told_otherwise)
     _record(session, UPDATED, task, events_pb2.TaskUpdated(
         task_id=task.id, title=task.title, people=_people(task, actor, told),
         old_status=status_enum(old.get("status", task.status)), new_status=status_enum(task.status),
@@ -99,15 +102,22 @@ def task_assigned(
         watchers.watch(session, task.id, task.assigned_to)
     activity.assigned(session, task, actor, previous_assignee)
     always = [previous_assignee] if previous_assignee else []
-    if watching is None:
-        told = watchers.recipients(session, task, actor, always=always)
-    else:
-        candidates, roles = watching
-        told = watchers.who_is_told(task, actor, candidates, dict(roles), always=always)
+    told = _told(session, task, actor, watching, always=always)
     _record(session, ASSIGNED, task, events_pb2.TaskAssigned(
         task_id=task.id, title=task.title, people=_people(task, actor, told),
         previous_assignee=previous_assignee, project_id=task.project_id,
     ))
+
+
+def _told(
+    session: Session, task: Task, actor: int, watching: tuple[Sequence[Candidate], Mapping[int, Role]] | None,
+    **rules: Any,
+) -> list[int]:
+    """watchers.who_is_told for the known `watching`, else watchers.recipients (a read)."""
+    if watching is None:
+        return watchers.recipients(session, task, actor, **rules)
+    candidates, roles = watching
+    return watchers.who_is_told(task, actor, candidates, dict(roles), **rules)
 
 
 def task_deleted(session: Session, task: Task, actor: int) -> None:

@@ -16,7 +16,7 @@ from common.db import Database, utcnow
 from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
-from task_svc import events, idempotency, task_labels
+from task_svc import events, idempotency, locked_task, task_labels
 from task_svc.assignees import UserDirectory
 from task_svc.fields import DEFAULT_PRIORITY, DEFAULT_STATUS, PRIORITY_RANKS, check_values
 from task_svc.list_query import ListQuery
@@ -31,6 +31,7 @@ from task_svc.permissions import (
     check_visible,
 )
 from task_svc.projects import load, role_of, visible_task
+from task_svc.watchers import Candidate
 
 # A task and the viewer's role in its project (NULL: a personal task, or not a member).
 _TASK_AND_ROLE = (
@@ -46,8 +47,8 @@ _TASK_AND_ROLE = (
 # rows of its events go with the COMMIT: Database.transaction(pipelined=True)).
 _INSERT_TASK = insert(Task.__table__).returning(Task.id)
 
-# The attribute (not a column) of a Task just created holding its label ids: its reply
-# needs no read of them (Tasks.labels_of).
+# The attribute (not a column) of a Task just created or changed holding its label ids:
+# its reply needs no read of them (Tasks.labels_of).
 _CREATED_LABELS = "created_label_ids"
 
 # A change that lost a race is tried again: its preconditions are checked again against
@@ -138,8 +139,8 @@ class Tasks:
 
     def labels_of(self, task: Task) -> list[int]:
         """The label ids a task just written carries, ascending (a personal task: none,
-        and a task just created: those it was created with, no query; a read brings them
-        in its row)."""
+        and a task just created or changed: those it was written with, no query; a read
+        brings them in its row)."""
         if task.project_id is None:
             return []
         created = getattr(task, _CREATED_LABELS, None)
@@ -153,7 +154,10 @@ class Tasks:
     ) -> Task:
         """Changes the fields in `values` (an update mask's fields and their new values;
         `label_ids` a collection of label ids, task_svc.task_labels), if the task's
-        version meets `preconditions` when it is written."""
+        version meets `preconditions` when it is written. On PostgreSQL a change of its
+        fields is two round trips with its events, watcher and activity rows (the task
+        locked with BEGIN, the rest with the COMMIT); a project task's new assignee,
+        a move and new labels add their checks' reads."""
         check_values(values)
         return self._change(
             viewer, task_id, values, preconditions, assignee_field="assigned_to",
@@ -201,24 +205,26 @@ class Tasks:
         # One pass more than the attempts: a new assignee is checked between two passes.
         for _ in range(CONFLICT_ATTEMPTS + 1):
             try:
-                with self._db.transaction() as session:
-                    task, role = visible_task(session, viewer, task_id)
+                with self._db.transaction(pipelined=True) as session:
+                    locked = locked_task.read(session, viewer, task_id)
+                    task, role = locked.task, locked.role
                     changed = {
                         name: value
                         for name, value in values.items()
                         if name != "label_ids" and _stored(name, value) != getattr(task, name)
                     }
-                    labels = _label_change(session, task, values, changed)
+                    labels = _label_change(locked.label_ids, values, changed)
                     authorize(task, role, set(changed) | ({"label_ids"} if labels else set()))
                     # Compare-and-set: the version checked here is the one the UPDATE
                     # below requires ("WHERE version = <read>"), in one transaction.
                     preconditions.check(task.version)
                     assignee = changed.get("assigned_to")
                     target = changed.get("project_id", task.project_id)
+                    assignee_role = None
                     if target is not None and ({"project_id", "assigned_to"} & set(changed)):
                         # A project task's assignee is a member (checked here, in the
                         # transaction), and members were verified when they joined.
-                        _check_project_target(
+                        assignee_role = _check_project_target(
                             session, viewer, target, changed.get("assigned_to", task.assigned_to),
                             moved="project_id" in changed, field=assignee_field,
                         )
@@ -227,15 +233,17 @@ class Tasks:
                         if labels:
                             task_labels.check_in_project(session, target, labels[1])
                         if changed:
-                            _apply(session, task, changed, viewer.user_id)
+                            _apply(session, locked, changed, viewer.user_id, assignee_role)
                         elif labels:
-                            task.updated_at = utcnow()  # a new version, as any change
-                            session.flush()
+                            # A new version, as any change.
+                            locked_task.write(session, task, {"updated_at": utcnow()})
                         if labels:
                             task_labels.replace(session, task.id, viewer.user_id, *labels)
+                        carried = labels[1] if labels else locked.label_ids
+                        setattr(task, _CREATED_LABELS, [] if task.project_id is None else carried)
                         return task
             except StaleDataError:
-                continue  # someone changed the task between our read and our write
+                continue  # someone changed the task while we waited for its lock
             # Asking user_svc takes a network round trip: never inside the transaction,
             # which on SQLite holds the database's one write lock (common.db). The next
             # pass checks the task again; its UPDATE checks the version.
@@ -293,13 +301,13 @@ def _check_project_target(
 
 
 def _label_change(
-    session: Session, task: Task, values: Mapping[str, Any], changed: Mapping[str, Any]
+    old: list[int], values: Mapping[str, Any], changed: Mapping[str, Any]
 ) -> tuple[list[int], list[int]] | None:
-    """(old, new) label ids when the change alters the task's labels, else None: the set
-    given, or none when the task moves to another project without one."""
+    """(old, new) label ids when the change alters the task's labels (`old`: those it
+    carries), else None: the set given, or none when the task moves to another project
+    without one."""
     if "label_ids" not in values and "project_id" not in changed:
         return None
-    old = task_labels.carried(session, [task.id]).get(task.id, [])
     new = sorted(set(values.get("label_ids", ())))
     # Moved with the labels it has: checked against the new project (which refuses them).
     return (old, new) if old != new or (new and "project_id" in changed) else None
@@ -309,19 +317,36 @@ def _stored(name: str, value: Any) -> Any:
     return PRIORITY_RANKS[value] if name == "priority" else value
 
 
-def _apply(session: Session, task: Task, changed: Mapping[str, Any], actor: int) -> None:
+def _apply(
+    session: Session, locked: locked_task.LockedTask, changed: Mapping[str, Any], actor: int,
+    assignee_role: Role | None,
+) -> None:
+    """Writes the change and records its events. Whom they tell takes no read: the
+    watchers came with the locked task, and a new assignee starts watching here
+    (`assignee_role`: theirs in the task's project, as checked); a task moved to another
+    project has its watchers' roles there read."""
+    task = locked.task
     old = {name: getattr(task, name) for name in changed}
     old_assignee = task.assigned_to
-    for name, value in changed.items():
-        setattr(task, name, _stored(name, value))
-    task.updated_at = utcnow()
-    session.flush()  # the version check: StaleDataError if the task changed meanwhile
+    stored = {name: _stored(name, value) for name, value in changed.items()}
+    locked_task.write(session, task, {**stored, "updated_at": utcnow()})
+    moved = "project_id" in changed
     if set(changed) - {"assigned_to"}:
         # One email per person per change: the assignees, old and new, have theirs.
         assignees = {old_assignee, task.assigned_to} if "assigned_to" in changed else set()
-        events.task_updated(session, task, actor, old=old, told_otherwise=assignees - {None})
+        events.task_updated(
+            session, task, actor, old=old, told_otherwise=assignees - {None},
+            watching=None if moved else locked.watching(),
+        )
     if "assigned_to" in changed:
-        events.task_assigned(session, task, actor, previous_assignee=old_assignee)
+        watching = None
+        if not moved:
+            new = [Candidate(task.assigned_to)] if task.assigned_to is not None else []
+            candidates, roles = locked.watching(*new)
+            if assignee_role is not None:
+                roles[task.assigned_to] = assignee_role
+            watching = (candidates, roles)
+        events.task_assigned(session, task, actor, previous_assignee=old_assignee, watching=watching)
 
 
 def _conflict() -> Aborted:

@@ -159,3 +159,72 @@ def test_a_project_task_s_create_adds_one_round_trip_per_check_and_its_labels_ne
     watching, kinds, told = _written(tasks, task.id)
     assert (watching, kinds) == ([(1, False), (2, False)], ["created", "assigned"])
     assert told == [(events.CREATED, []), (events.ASSIGNED, [2])]
+
+
+
+def _shared_project(tasks: Tasks) -> int:
+    with tasks._db.transaction() as session:
+        project = Project(name="p", created_by=ALICE.user_id)
+        session.add(project)
+        session.flush()
+        session.add_all([ProjectMember(project_id=project.id, user_id=u, role="owner") for u in (1, 2)])
+    return project.id
+
+
+def _told(tasks: Tasks, event_type: str, task_id: int) -> list[list[int]]:
+    """The recipients of each `event_type` event of the task, oldest first."""
+    told = []
+    for event in outbox_events(tasks._db):
+        if event.type == event_type and event.subject == str(task_id):
+            payload = _EVENTS[event_type]()
+            assert event.data.Unpack(payload)
+            told.append(list(payload.people.recipients.user_ids))
+    return told
+
+
+_EVENTS = {
+    events.UPDATED: events_pb2.TaskUpdated, events.ASSIGNED: events_pb2.TaskAssigned,
+    events.DELETED: events_pb2.TaskDeleted, events.COMMENTED: events_pb2.TaskCommented,
+}
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["personal", "project"])
+def test_a_change_with_its_event_and_activity_is_two_round_trips(counted, shared):
+    """An update of a field (7 round trips before, 9 in a project), an unassignment and
+    an assignment to someone already checked: the task locked with its watchers (and
+    BEGIN), then the UPDATE, activity, watcher and outbox rows with the COMMIT."""
+    tasks, counter = counted
+    project_id = _shared_project(tasks) if shared else None
+    task = tasks.create(ALICE, NewTask(title="t", project_id=project_id, assigned_to=2))
+    changed, trips, queries = round_trips(counter, lambda: tasks.update(ALICE, task.id, {"title": "u"}))
+    assert trips == 2, queries
+    assert (changed.title, changed.version, tasks.get(ALICE, task.id).version) == ("u", 2, 2)
+    assert tasks.labels_of(changed) == []  # known, not read
+    unassigned, trips, queries = round_trips(counter, lambda: tasks.assign(ALICE, task.id, None))
+    assert (trips, unassigned.assigned_to, unassigned.version) == (2, None, 3), queries
+    with tasks._db.read() as session:
+        kinds = list(
+            session.scalars(select(Activity.kind).where(Activity.task_id == task.id).order_by(Activity.id))
+        )
+    assert kinds == ["created", "assigned", "field_changed", "unassigned"]
+    # The assignee (a watcher) is told of the title; the unassigned one of the unassignment.
+    assert _told(tasks, events.UPDATED, task.id) == [[2]]
+    assert _told(tasks, events.ASSIGNED, task.id)[1:] == [[2]]
+
+
+def test_an_assignment_to_someone_new_asks_user_svc_between_two_passes(counted):
+    """A personal task's new assignee is checked with user_svc outside the transaction
+    (on SQLite it holds the one write lock), and only once the caller is known to be
+    allowed: the first pass finds the check needed and ends (2 round trips), the second
+    writes (2). 11 before. A project task's assignee is a member, checked in the one
+    transaction: 3 (its membership row read and held, FOR SHARE)."""
+    tasks, counter = counted
+    task = tasks.create(ALICE, NewTask(title="t"))
+    assigned, trips, queries = round_trips(counter, lambda: tasks.assign(ALICE, task.id, 2))
+    assert (trips, assigned.assigned_to) == (4, 2), queries
+    project_task = tasks.create(ALICE, NewTask(title="t", project_id=_shared_project(tasks)))
+    assigned, trips, queries = round_trips(counter, lambda: tasks.assign(ALICE, project_task.id, 2))
+    assert (trips, assigned.assigned_to) == (3, 2), queries
+    assert _told(tasks, events.ASSIGNED, task.id) == [[2]]
+    assert _told(tasks, events.ASSIGNED, project_task.id) == [[2]]
+

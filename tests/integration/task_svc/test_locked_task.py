@@ -1,0 +1,66 @@
+"""A change that waited for its task's lock tells the watchers the winner added: its
+read's subqueries saw the snapshot taken before the wait (task_svc.locked_task), so it
+reads again."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+
+from common.db import Database, migrate
+from common.paging import PageTokens
+from task_svc import events
+from task_svc.listing import POSTGRES_SETTINGS
+from task_svc.permissions import Viewer
+from task_svc.server import MIGRATIONS
+from task_svc.tasks import NewTask, Tasks
+from taskmgr.events.v1 import events_pb2
+from tests.integration.task_svc.support import outbox_events
+
+pytestmark = pytest.mark.postgres
+ALICE = Viewer(user_id=1, is_staff=False)
+
+
+class AnyoneAssignable:
+    def check_assignable(self, user_id: int) -> None:
+        return None
+
+
+@pytest.fixture
+def tasks(pg_url):
+    database = Database(pg_url, pool_size=3, postgres_settings=POSTGRES_SETTINGS)
+    migrate(database, MIGRATIONS)
+    yield Tasks(database, AnyoneAssignable(), PageTokens(b"k" * 32))
+    database.dispose()
+
+
+def test_a_change_that_waited_for_an_assignment_tells_the_new_assignee(tasks):
+    task = tasks.create(ALICE, NewTask(title="t"))
+    with tasks._db.engine.connect() as winner:
+        # An assignment in flight: the task changed and its assignee watching, uncommitted.
+        winner.execute(
+            text("UPDATE tasks SET assigned_to = 2, version = version + 1 WHERE id = :id"), {"id": task.id}
+        )
+        winner.execute(
+            text("INSERT INTO task_watchers (task_id, user_id, staff, created_at) VALUES (:id, 2, false, now())"),
+            {"id": task.id},
+        )
+        changed = []
+        update = lambda: changed.append(tasks.update(ALICE, task.id, {"title": "u"}))  # noqa: E731
+        waiting = threading.Thread(target=update)
+        waiting.start()
+        time.sleep(0.5)  # the update is waiting for the task's lock
+        assert not changed
+        winner.commit()
+    waiting.join(10)
+    assert (changed[0].title, changed[0].assigned_to, changed[0].version) == ("u", 2, 3)
+    told = []
+    for event in outbox_events(tasks._db):
+        if event.type == events.UPDATED:
+            payload = events_pb2.TaskUpdated()
+            assert event.data.Unpack(payload)
+            told.append(list(payload.people.recipients.user_ids))
+    assert told == [[2]]
