@@ -120,9 +120,13 @@ def _told(
     return watchers.who_is_told(task, actor, candidates, dict(roles), **rules)
 
 
-def task_deleted(session: Session, task: Task, actor: int) -> None:
-    """Recorded before the task is deleted (its watchers, comments and activity go with it)."""
-    told = watchers.recipients(session, task, actor)
+def task_deleted(
+    session: Session, task: Task, actor: int, *,
+    watching: tuple[Sequence[Candidate], Mapping[int, Role]] | None = None,
+) -> None:
+    """Recorded before the task is deleted (its watchers, comments and activity go with
+    it). `watching`: as task_updated's."""
+    told = _told(session, task, actor, watching)
     _record(session, DELETED, task, events_pb2.TaskDeleted(
         task_id=task.id, title=task.title, people=_people(task, actor, told),
         project_id=task.project_id,

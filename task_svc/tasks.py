@@ -30,7 +30,7 @@ from task_svc.permissions import (
     check_may_delete,
     check_visible,
 )
-from task_svc.projects import load, role_of, visible_task
+from task_svc.projects import load, role_of
 from task_svc.watchers import Candidate
 
 # A task and the viewer's role in its project (NULL: a personal task, or not a member).
@@ -177,15 +177,18 @@ class Tasks:
         )
 
     def delete(self, viewer: Viewer, task_id: int, preconditions: Preconditions = NONE) -> None:
-        """Deletes the task if its version meets `preconditions` when it is deleted."""
+        """Deletes the task if its version meets `preconditions` when it is deleted. On
+        PostgreSQL two round trips with its event: the task locked (and its watchers
+        read) with BEGIN, the DELETE with the COMMIT."""
         for _ in range(CONFLICT_ATTEMPTS):
             try:
-                with self._db.transaction() as session:
-                    task, role = visible_task(session, viewer, task_id)
-                    check_may_delete(viewer, task, role)
+                with self._db.transaction(pipelined=True) as session:
+                    locked = locked_task.read(session, viewer, task_id)
+                    task = locked.task
+                    check_may_delete(viewer, task, locked.role)
                     preconditions.check(task.version)
-                    events.task_deleted(session, task, viewer.user_id)
-                    session.delete(task)  # "WHERE version = <read>": a concurrent change fails it
+                    events.task_deleted(session, task, viewer.user_id, watching=locked.watching())
+                    locked_task.delete_task(session, task)
                 return
             except StaleDataError:
                 continue

@@ -228,3 +228,16 @@ def test_an_assignment_to_someone_new_asks_user_svc_between_two_passes(counted):
     assert _told(tasks, events.ASSIGNED, task.id) == [[2]]
     assert _told(tasks, events.ASSIGNED, project_task.id) == [[2]]
 
+
+@pytest.mark.parametrize("shared", [False, True], ids=["personal", "project"])
+def test_a_delete_with_its_event_is_two_round_trips(counted, shared):
+    """8 round trips before (9 in a project): the task locked with its watchers (and
+    BEGIN), then the DELETE and the outbox row with the COMMIT."""
+    tasks, counter = counted
+    project_id = _shared_project(tasks) if shared else None
+    task = tasks.create(ALICE, NewTask(title="t", project_id=project_id, assigned_to=2))
+    _, trips, queries = round_trips(counter, lambda: tasks.delete(ALICE, task.id))
+    assert trips == 2, queries
+    with pytest.raises(NotFound):
+        tasks.get(ALICE, task.id)
+    assert _told(tasks, events.DELETED, task.id) == [[2]]
