@@ -181,11 +181,24 @@ def default_processes(environ: MutableMapping[str, str], cpus: int | None) -> No
         environ.setdefault(f"{service.upper()}_PROCESSES", str(cpus or 1))
 
 
+def default_addresses(environ: MutableMapping[str, str]) -> None:
+    """Each service reaches a peer where `make run` starts it: `<SERVICE>_ADDR` follows
+    `<SERVICE>_PORT` (and `GRPC_HOST`) unless it is set itself. Without this, moving the
+    ports (another instance on 50051-50053) left every caller on the default address:
+    READY, then 503 for every request, or worse, another instance's services answering."""
+    for service in SERVICES:
+        port = environ.get(f"{service.upper()}_PORT")
+        if port:
+            host = local_host(environ.get("GRPC_HOST", "127.0.0.1"))
+            environ.setdefault(f"{service.upper()}_ADDR", f"{host}:{port}")
+
+
 def main() -> None:
     default_processes(os.environ, os.cpu_count())
     # The processes get this environment from honcho (.env over the shell); the banner
     # describes exactly it.
     os.environ.update(load_env_file())
+    default_addresses(os.environ)  # after .env: its ports count, its addresses win
     settings = load_settings()
     print(banner(settings), flush=True)
     honcho = shutil.which("honcho", path=os.path.dirname(sys.executable))
