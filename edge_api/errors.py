@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from flask import Flask, Response, g, json
 from grpc_status import rpc_status
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from common.errors import read_details
 from edge_api.json_codec import FieldErrors, InvalidFields
@@ -150,13 +150,22 @@ def _relative_to_body(fields: FieldErrors) -> FieldErrors:
 _KEPT_HEADERS = ("allow", "retry-after", "accept-encoding")
 
 
+_STOCK_DETAILS = {
+    NotFound: "No resource at this path: the API's paths are listed at /swagger.json.",
+    MethodNotAllowed: "This path does not take this method: the Allow header lists those it takes.",
+}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         if error.response is not None:
             return error.response  # already a problem (the rate limiter builds its own)
         headers = {name: value for name, value in error.get_headers() if name.lower() in _KEPT_HEADERS}
-        return problem(error.code or 500, error.description or _title(500), headers=headers)
+        # Werkzeug's stock sentences speak to a person at a browser ("If you entered the
+        # URL manually please check your spelling"); the edge says what the API means.
+        detail = _STOCK_DETAILS.get(type(error)) if error.description == type(error).description else None
+        return problem(error.code or 500, detail or error.description or _title(500), headers=headers)
 
     @app.after_request
     def _every_answer_a_problem(response: Response) -> Response:

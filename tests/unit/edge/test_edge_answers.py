@@ -85,6 +85,14 @@ def test_a_known_method_the_path_does_not_offer_is_405_with_allow(client, method
     assert "GET" in answer.headers["Allow"] and method not in answer.headers["Allow"]
 
 
+def test_routing_errors_say_what_the_api_means_not_werkzeugs_browser_advice(client) -> None:
+    missing = _problem(client.get("/api/nowhere/"), 404)
+    wrong_method = _problem(client.open("/api/things/5/", environ_overrides={"REQUEST_METHOD": "PUT"}), 405)
+    for body in (missing, wrong_method):
+        assert "manually" not in body["detail"] and "spelling" not in body["detail"]
+    assert "/swagger.json" in missing["detail"] and "Allow" in wrong_method["detail"]
+
+
 def test_uri_and_header_sizes(client) -> None:
     assert client.get("/healthz?" + "a" * (MAX_URI_BYTES - 100)).status_code == 200
     _problem(client.get("/healthz?" + "a" * MAX_URI_BYTES), 414)
