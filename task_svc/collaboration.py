@@ -21,18 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.contract_rules import string_rules
-from common.db import Database, utcnow
+from common.db import RESULT_UNREAD, Database, utcnow
 from common.errors import Aborted, NotFound, PermissionDenied, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
 from common.validation import text_problem
-from task_svc import activity, events, watchers
+from task_svc import activity, events, locked_task, watchers
 from task_svc.assignees import UserDirectory
+from task_svc.locked_task import Lock
 from task_svc.memberships import Action, allowed
 from task_svc.mentions import mentioned_names
 from task_svc.models import Activity, Comment
@@ -42,6 +43,13 @@ from task_svc.watchers import Candidate
 from taskmgr.task.v1 import collaboration_service_pb2 as pb
 
 TEXT_MAX = string_rules(pb.Comment.DESCRIPTOR, "text").max_len
+
+# A new comment's row, built once: on PostgreSQL its id comes from its sequence with the
+# task's read and the INSERT's result is not read (it goes with the COMMIT: pipelined,
+# common.db); on SQLite the INSERT answers the id.
+_NEXT_COMMENT_ID = func.nextval(func.pg_get_serial_sequence(Comment.__tablename__, "id"))
+_INSERT_COMMENT = insert(Comment.__table__).inline().execution_options(**{RESULT_UNREAD: True})
+_INSERT_COMMENT_RETURNING_ID = insert(Comment.__table__).returning(Comment.id)
 
 
 def check_text(text: str) -> None:
@@ -71,20 +79,38 @@ class Collaboration:
     def add_comment(
         self, viewer: Viewer, task_id: int, text: str, preconditions: Preconditions = NONE
     ) -> Comment:
+        """The new comment (in no session). On PostgreSQL two round trips with its
+        activity and event: the task and its watchers read, and the comment's id taken
+        from its sequence, with BEGIN; its rows with the COMMIT. Mentions add the read of
+        the task before user_svc is asked (one round trip), and of the roles of the
+        mentioned who do not watch a project task (one)."""
         check_text(text)
-        with self._db.read() as session:
-            visible_task(session, viewer, task_id)  # before asking user_svc anything
-        mentioned = self._mentioned(text)
-        with _deleted_meanwhile(task_id), self._db.transaction() as session:
-            task, _role = visible_task(session, viewer, task_id)
+        names = mentioned_names(text)
+        if names:
+            with self._db.read() as session:
+                locked_task.read(session, viewer, task_id, lock=Lock.NONE)  # before asking user_svc anything
+        mentioned = self._users(names)
+        with _deleted_meanwhile(task_id), self._db.transaction(pipelined=True) as session:
+            connection = session.connection()
+            # PostgreSQL: the id with the read, so the INSERT's result is not awaited.
+            allocated = connection.dialect.name == "postgresql"
+            locked = locked_task.read(
+                session, viewer, task_id, lock=Lock.NONE, extra=(_NEXT_COMMENT_ID,) if allocated else (),
+            )
+            task = locked.task
             preconditions.check(task.version)
             now = utcnow()
-            comment = Comment(
-                task_id=task.id, author=viewer.user_id, text=text, created_at=now, updated_at=now
-            )
-            session.add(comment)
-            session.flush()
-            events.task_commented(session, task, comment, mentioned)
+            values = {
+                "task_id": task.id, "author": viewer.user_id, "text": text,
+                "created_at": now, "updated_at": now,
+            }
+            if allocated:
+                values["id"] = locked.extra[0]
+                connection.execute(_INSERT_COMMENT, values)
+            else:
+                values["id"] = connection.execute(_INSERT_COMMENT_RETURNING_ID, values).scalar_one()
+            comment = Comment(**values)
+            events.task_commented(session, task, comment, mentioned, watching=locked.watching())
         return comment
 
     def edit_comment(
@@ -157,11 +183,8 @@ class Collaboration:
             visible_task(session, viewer, task_id)
             return watchers.is_watching(session, task_id, viewer.user_id)
 
-    def _mentioned(self, text: str) -> list[Candidate]:
-        """The users `text` mentions who exist (user_svc's LookupUser, by name)."""
-        return self._users(mentioned_names(text))
-
     def _users(self, names: list[str]) -> list[Candidate]:
+        """The users of `names` who exist (user_svc's LookupUser, by name)."""
         found = []
         for name in names:
             user = self._directory.find(name)

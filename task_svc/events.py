@@ -138,15 +138,24 @@ EXCERPT_LENGTH = 500
 
 
 def task_commented(
-    session: Session, task: Task, comment: Comment, mentioned: Sequence[Candidate], *, edited: bool = False
+    session: Session, task: Task, comment: Comment, mentioned: Sequence[Candidate], *, edited: bool = False,
+    watching: tuple[Sequence[Candidate], Mapping[int, Role]] | None = None,
 ) -> None:
     """The watchers and the `mentioned` users who can see the task are told, each once.
     `edited`: the comment's text changed; only the users it mentions now and did not
-    before (`mentioned`) are told."""
+    before (`mentioned`) are told. `watching`: as task_updated's (a new comment's); then
+    only the roles of mentioned users who do not watch are read, if any."""
     actor = comment.author
     if not edited:
         activity.record(session, task.id, actor, activity.Kind.COMMENT_ADDED, comment_id=comment.id)
-    told = watchers.recipients(session, task, actor, extra=mentioned, watchers=not edited)
+    if watching is None:
+        told = watchers.recipients(session, task, actor, extra=mentioned, watchers=not edited)
+    else:
+        candidates, roles = watching
+        known = {c.user_id for c in candidates}
+        unknown = {c.user_id for c in mentioned if c.user_id not in known}
+        roles = {**roles, **watchers.roles_of(session, task.project_id, unknown)}
+        told = watchers.who_is_told(task, actor, [*candidates, *mentioned], roles)
     if edited and not told:
         return
     seen_mentions = [c.user_id for c in mentioned if c.user_id in told]

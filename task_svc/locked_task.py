@@ -3,13 +3,16 @@ in one statement, so a pipelined change (Database.transaction(pipelined=True)) i
 PostgreSQL round trips: this read with BEGIN, then its writes with the COMMIT.
 
 The statement reads, for the task `id` and the viewer `viewer`:
-- the task's columns, locked (FOR UPDATE OF tasks; FOR SHARE with `share`: the change
-  writes other rows, the task must stay as read until it commits);
+- the task's columns, locked as `lock` says: a change FOR NO KEY UPDATE (as its UPDATE
+  would: rows that refer to the task, whose foreign key check takes FOR KEY SHARE, are
+  not held up), a delete FOR UPDATE, a comment not at all (it changes no task; a task
+  deleted meanwhile breaks its foreign key: NOT_FOUND);
 - the viewer's role in the task's project (NULL: a personal task, or not a member);
 - the label ids it carries (task_labels.carried_column);
 - its watchers with their staff flag and their role in the task's project
   ("user:staff:role", comma-joined), whom its events tell (task_svc.watchers);
-- the task's version as the statement's snapshot saw it (`seen_version`).
+- the task's version as the statement's snapshot saw it (`seen_version`);
+- the `extra` columns the caller asks for (a new comment's id, from its sequence).
 
 At READ COMMITTED a lock that waited for another transaction answers the row as that
 transaction left it, but the subqueries read the snapshot taken before the wait
@@ -23,8 +26,22 @@ both are the same.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
 
-from sqlalchemy import String, and_, bindparam, case, cast, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -52,23 +69,34 @@ _WATCHERS = (
 )
 
 
-def _statement(share: bool):  # noqa: ANN202
-    return (
+
+class Lock(Enum):
+    CHANGE = {"key_share": True}  # FOR NO KEY UPDATE
+    DELETE = {}  # FOR UPDATE
+    NONE = None
+
+
+@cache
+def _statement(lock: Lock, extra: tuple[ColumnElement, ...]) -> Select:
+    """The read, built once per lock and extra columns (SQLAlchemy's compiled cache finds it)."""
+    statement = (
         select(
             Task.__table__, ProjectMember.role.label("viewer_role"), task_labels.carried_column(Task.id),
             _WATCHERS.label("watching"),
             select(_SEEN.c.version).where(_SEEN.c.id == Task.id).correlate(Task.__table__)
             .scalar_subquery().label("seen_version"),
+            *(column.label(f"extra_{n}") for n, column in enumerate(extra)),
         )
         .outerjoin(ProjectMember, and_(
             ProjectMember.project_id == Task.project_id, ProjectMember.user_id == bindparam("viewer"),
         ))
         .where(Task.id == bindparam("id"))
-        .with_for_update(of=Task.__table__, read=share)
     )
+    if lock.value is not None:
+        statement = statement.with_for_update(of=Task.__table__, **lock.value)
+    return statement
 
 
-_FOR_UPDATE, _FOR_SHARE = _statement(False), _statement(True)
 _COLUMNS = tuple(column.key for column in Task.__table__.columns)
 
 
@@ -82,6 +110,7 @@ class LockedTask:
     label_ids: list[int]
     watchers: list[Candidate]  # by user id
     roles: dict[int, Role] = field(default_factory=dict)  # the watchers' roles in its project
+    extra: tuple = ()  # the values of the `extra` columns read
 
     def watching(self, *also: Candidate) -> tuple[list[Candidate], dict[int, Role]]:
         """The watchers, with `also` (who starts watching in the change), as
@@ -91,12 +120,15 @@ class LockedTask:
         return sorted(candidates, key=lambda c: c.user_id), dict(self.roles)
 
 
-def read(session: Session, viewer: Viewer, task_id: int, *, share: bool = False) -> LockedTask:
+def read(
+    session: Session, viewer: Viewer, task_id: int, *, lock: Lock = Lock.CHANGE,
+    extra: tuple[ColumnElement, ...] = (),
+) -> LockedTask:
     """The task if `viewer` may see it (else NOT_FOUND), locked; StaleDataError when a
     lock it waited for changed it (see the module docstring)."""
     row = None
     if task_id > 0:
-        statement = _FOR_SHARE if share else _FOR_UPDATE
+        statement = _statement(lock, extra)
         row = session.connection().execute(statement, {"id": task_id, "viewer": viewer.user_id}).first()
     role = Role(row.viewer_role) if row is not None and row.viewer_role is not None else None
     check_visible(viewer, row, task_id, role)
@@ -111,7 +143,8 @@ def read(session: Session, viewer: Viewer, task_id: int, *, share: bool = False)
             if member:
                 roles[int(user_id)] = Role(member)
     watchers.sort(key=lambda c: c.user_id)
-    return LockedTask(task, role, task_labels.parse(row.label_ids), watchers, roles)
+    values = tuple(getattr(row, f"extra_{n}") for n in range(len(extra)))
+    return LockedTask(task, role, task_labels.parse(row.label_ids), watchers, roles, values)
 
 
 _WRITE = (

@@ -183,7 +183,7 @@ class Tasks:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 with self._db.transaction(pipelined=True) as session:
-                    locked = locked_task.read(session, viewer, task_id)
+                    locked = locked_task.read(session, viewer, task_id, lock=locked_task.Lock.DELETE)
                     task = locked.task
                     check_may_delete(viewer, task, locked.role)
                     preconditions.check(task.version)

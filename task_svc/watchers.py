@@ -63,16 +63,21 @@ def recipients(
         )
     ] if watchers else []
     candidates += list(extra)
-    roles: dict[int, Role] = {}
-    if task.project_id is not None and candidates:
-        rows = session.execute(
-            select(ProjectMember.user_id, ProjectMember.role).where(
-                ProjectMember.project_id == task.project_id,
-                ProjectMember.user_id.in_({c.user_id for c in candidates}),
-            )
-        )
-        roles = {user_id: Role(role) for user_id, role in rows}
+    roles = roles_of(session, task.project_id, {c.user_id for c in candidates})
     return who_is_told(task, actor, candidates, roles, always=always, exclude=exclude)
+
+
+def roles_of(session: Session, project_id: int | None, user_ids: set[int]) -> dict[int, Role]:
+    """The roles of those of `user_ids` who are members of the project (None: a personal
+    task, no one): one statement, none when there is nobody to look up."""
+    if project_id is None or not user_ids:
+        return {}
+    rows = session.execute(
+        select(ProjectMember.user_id, ProjectMember.role).where(
+            ProjectMember.project_id == project_id, ProjectMember.user_id.in_(user_ids),
+        )
+    )
+    return {user_id: Role(role) for user_id, role in rows}
 
 
 # watch's statement on each engine, built once (SQLAlchemy's compiled cache finds it).

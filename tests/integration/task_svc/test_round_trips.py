@@ -241,3 +241,40 @@ def test_a_delete_with_its_event_is_two_round_trips(counted, shared):
     with pytest.raises(NotFound):
         tasks.get(ALICE, task.id)
     assert _told(tasks, events.DELETED, task.id) == [[2]]
+
+
+class Directory:
+    """user_svc's answers: every user may be assigned; `userN` is user N, not staff."""
+
+    def check_assignable(self, user_id: int) -> None:
+        return None
+
+    def find(self, name: str) -> tuple[int, bool] | None:
+        return (int(name.removeprefix("user")), False) if name.startswith("user") else None
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["personal", "project"])
+def test_a_comment_with_its_activity_and_event_is_two_round_trips(counted, shared):
+    """8 round trips before (11 in a project): the task with its watchers, and the
+    comment's id from its sequence, with BEGIN; the comment, activity and outbox rows
+    with the COMMIT. A mention adds the read before user_svc is asked, and in a project
+    the roles of the mentioned who do not watch."""
+    from task_svc.collaboration import Collaboration
+
+    tasks, counter = counted
+    project_id = _shared_project(tasks) if shared else None
+    task = tasks.create(ALICE, NewTask(title="t", project_id=project_id, assigned_to=2))
+    collaboration = Collaboration(tasks._db, Directory(), tasks._page_tokens)
+    comment, trips, queries = round_trips(counter, lambda: collaboration.add_comment(ALICE, task.id, "hi"))
+    assert (trips, comment.text, comment.task_id) == (2, "hi", task.id), queries
+    mention = lambda: collaboration.add_comment(ALICE, task.id, "@user3 and @user2, look")  # noqa: E731
+    second, trips, queries = round_trips(counter, mention)
+    assert trips == (4 if shared else 3), queries
+    listed, _ = collaboration.comments(ALICE, task.id, "", 10)
+    assert [(c.id, c.text) for c in listed] == [(comment.id, "hi"), (second.id, second.text)]
+    with tasks._db.read() as session:
+        query = select(Activity.kind, Activity.comment_id).where(Activity.task_id == task.id)
+        entries = session.execute(query.order_by(Activity.id)).all()
+    assert [tuple(e) for e in entries][-2:] == [("comment_added", comment.id), ("comment_added", second.id)]
+    # The assignee watches; user 3 is mentioned but cannot see the task (no member of its project).
+    assert _told(tasks, events.COMMENTED, task.id) == [[2], [2]]
