@@ -128,24 +128,28 @@ class Accounts:
         token = self._page_tokens.encode(users[-1].id, fingerprint) if more else ""
         return UserPage(users, token)
 
-    def lookup_user(self, username: str) -> User:
+    def lookup_user(self, username: str, *, staff: bool = False) -> User:
         """The user called `username`: the exact name, else the one name equal to it
-        ignoring case. NOT_FOUND otherwise."""
+        ignoring case, among the accounts the caller may see (`listable`). NOT_FOUND
+        USER_NOT_FOUND otherwise, the same answer as for a name nobody has."""
         with self._db.read() as session:
-            user = session.scalar(select(User).where(User.username == username))
+            user = session.scalar(select(User).where(User.username == username, *listable(staff)))
             if user is None:
                 alike = list(session.scalars(
-                    select(User).where(func.lower(User.username) == username.lower()).limit(2)
+                    select(User).where(func.lower(User.username) == username.lower(), *listable(staff))
+                    .limit(2)
                 ))
                 user = alike[0] if len(alike) == 1 else None
         if user is None:
             raise NotFound("USER_NOT_FOUND", "No such user.")
         return user
 
-    def get_user(self, user_id: int) -> User:
+    def get_user(self, user_id: int, *, staff: bool = False) -> User:
+        """The user `user_id` if the caller may see them (`listable`); NOT_FOUND
+        USER_NOT_FOUND otherwise, the same answer as for an id nobody has."""
         with self._db.read() as session:
             user = session.get(User, user_id) if user_id > 0 else None
-        if user is None:
+        if user is None or not (staff or (user.email_verified and user.is_active)):
             raise NotFound("USER_NOT_FOUND", "No such user.")
         return user
 
@@ -185,7 +189,9 @@ class Accounts:
         no refresh) or reactivates a user. Staff only (PERMISSION_DENIED STAFF_ONLY), never
         the caller themself (FAILED_PRECONDITION CANNOT_DEACTIVATE_SELF: staff cannot lock
         themselves out, or undo another's decision about them); NOT_FOUND USER_NOT_FOUND.
-        Setting the state it already has changes nothing and ends no session."""
+        A change records taskmgr.user.active_changed (notify_svc then emails a deactivated
+        account nothing). Setting the state it already has changes nothing and ends no
+        session."""
         if not caller.is_staff:
             raise PermissionDenied("STAFF_ONLY", "Only staff may deactivate or reactivate users.")
         if user_id == caller.user_id:
@@ -205,6 +211,7 @@ class Accounts:
                         access_ttl_seconds=self._access_ttl,
                     )
                     session.refresh(user)
+                events.active_changed(session, user)
         return user
 
 
@@ -225,9 +232,7 @@ def directory_query(after: int, q: str, *, staff: bool, limit: int) -> Select:
     serve LIKE prefixes whatever the database's collation (migration 0006). The pattern is
     planned as a known value: user_svc's plans are custom ones (no force_generic_plan),
     and a generic plan could not turn a parameter's prefix into a range."""
-    query = select(User).where(User.id > after)
-    if not staff:
-        query = query.where(User.email_verified.is_(True), User.is_active.is_(True))
+    query = select(User).where(User.id > after, *listable(staff))
     if q:
         prefix = _escape_like(q.lower()) + "%"
         matches = [func.lower(User.username).like(prefix, escape="\\")]
@@ -235,6 +240,14 @@ def directory_query(after: int, q: str, *, staff: bool, limit: int) -> Select:
             matches.append(User.email.like(prefix, escape="\\"))
         query = query.where(or_(*matches))
     return query.order_by(User.id).limit(limit)
+
+
+def listable(staff: bool) -> tuple:
+    """The conditions on the users a caller may see (in ListUsers, GetUser, LookupUser):
+    none for staff; the verified, active accounts for anyone else, so that to them an
+    unverified sign-up or a deactivated account is answered exactly as a user nobody has
+    (directory_query says why; docs/security.md "Who sees which accounts")."""
+    return () if staff else (User.email_verified.is_(True), User.is_active.is_(True))
 
 
 def _escape_like(text: str) -> str:

@@ -21,6 +21,17 @@ def verified(session: Session, user: User) -> None:
     _record(session, "taskmgr.user.verified", user, payload)
 
 
+def active_changed(session: Session, user: User) -> None:
+    """Deactivated or reactivated (user.is_active). The version orders the changes of one
+    user: every deactivation raises the security epoch (sessions.revoke_all), so
+    2 x epoch (+1 when active) rises with each change, and a reactivation outranks the
+    deactivation before it. Call after the epoch was raised and read back."""
+    payload = events_pb2.UserActiveChanged(
+        user_id=user.id, active=user.is_active, version=2 * user.security_epoch + int(user.is_active)
+    )
+    _record(session, "taskmgr.user.active_changed", user, payload)
+
+
 def code_sent(session: Session, user: User, purpose: otp.Purpose, code: str) -> None:
     """The code travels only inside this event, to notify_svc, which emails it."""
     fields = {

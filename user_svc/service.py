@@ -117,12 +117,14 @@ class UserService(user_service_pb2_grpc.UserServiceServicer):
         )
 
     def GetUser(self, request: pb.GetUserRequest, context) -> pb.User:  # noqa: ANN001
-        user = self._accounts.get_user(request.id)
-        return _user(user, with_email=may_see_email(_caller(), user))
+        caller = _caller()
+        user = self._accounts.get_user(request.id, staff=caller.is_staff)
+        return _user(user, with_email=may_see_email(caller, user))
 
     def LookupUser(self, request: pb.LookupUserRequest, context) -> pb.User:  # noqa: ANN001, N802
-        user = self._accounts.lookup_user(request.username)
-        return _user(user, with_email=may_see_email(_caller(), user))
+        caller = _caller()
+        user = self._accounts.lookup_user(request.username, staff=caller.is_staff)
+        return _user(user, with_email=may_see_email(caller, user))
 
     def DeactivateUser(self, request: pb.DeactivateUserRequest, context) -> pb.User:  # noqa: ANN001
         return _user(self._accounts.set_active(_caller(), request.id, active=False), with_email=True)
@@ -178,4 +180,5 @@ def _user(user: User, *, with_email: bool) -> pb.User:
         date_joined=to_timestamp(user.date_joined),
         first_name=user.first_name,
         last_name=user.last_name,
+        is_active=user.is_active,
     )

@@ -10,8 +10,9 @@ import uuid
 import grpc
 import pytest
 
+from taskmgr.events.v1 import events_pb2
 from taskmgr.user.v1 import user_service_pb2 as pb
-from tests.integration.user_svc.support import PASSWORD, bearer, failure
+from tests.integration.user_svc.support import PASSWORD, bearer, error_of, failure
 from user_svc.server import build_domain
 from user_svc.staff import StaffError, create_staff
 
@@ -176,3 +177,89 @@ def test_update_profile_bounds_names(client):
 def test_the_password_is_not_echoed_anywhere_in_the_user(client):
     user, _ = client.register(password=PASSWORD)
     assert PASSWORD not in str(user)
+
+
+def test_get_and_lookup_answer_others_as_list_users_does_and_staff_everything(any_db_svc):
+    """An unverified sign-up or a deactivated account is, to anyone but staff, a user
+    nobody has: the same NOT_FOUND as an unknown id or name (no enumeration through
+    GetUser / LookupUser of what ListUsers hides)."""
+    client = any_db_svc.client
+    unverified, _ = client.register()
+    deactivated = client.verified_user()
+    visible = client.verified_user()
+    domain = build_domain(any_db_svc.settings)
+    try:
+        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
+    finally:
+        domain.database.dispose()
+    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    gone = client.stub.DeactivateUser(pb.DeactivateUserRequest(id=deactivated.id), metadata=staff_auth)
+    assert gone.is_active is False
+    my_auth = bearer(client.login(client.verified_user().username).access)
+
+    unknown = [
+        error_of_call(client.stub.GetUser, pb.GetUserRequest(id=2**62), my_auth),
+        error_of_call(client.stub.LookupUser, pb.LookupUserRequest(username="nobody-at-all"), my_auth),
+    ]
+    for hidden in (unverified, deactivated):
+        for name in (hidden.username, hidden.username.upper()):
+            answer = error_of_call(client.stub.LookupUser, pb.LookupUserRequest(username=name), my_auth)
+            assert answer == unknown[1]
+        assert error_of_call(client.stub.GetUser, pb.GetUserRequest(id=hidden.id), my_auth) == unknown[0]
+        assert client.stub.GetUser(pb.GetUserRequest(id=hidden.id), metadata=staff_auth).id == hidden.id
+        found = client.stub.LookupUser(pb.LookupUserRequest(username=hidden.username), metadata=staff_auth)
+        assert found.id == hidden.id
+    assert unknown[0] == unknown[1] == (grpc.StatusCode.NOT_FOUND, "USER_NOT_FOUND", "No such user.")
+    as_staff = client.stub.GetUser(pb.GetUserRequest(id=deactivated.id), metadata=staff_auth)
+    assert (as_staff.is_active, as_staff.email_verified) == (False, True)
+    unconfirmed = client.stub.GetUser(pb.GetUserRequest(id=unverified.id), metadata=staff_auth)
+    assert unconfirmed.email_verified is False
+    seen = client.stub.GetUser(pb.GetUserRequest(id=visible.id), metadata=my_auth)
+    assert (seen.username, seen.is_active) == (visible.username, True)
+    looked_up = client.stub.LookupUser(pb.LookupUserRequest(username=visible.username), metadata=my_auth)
+    assert looked_up.id == visible.id
+
+    # Reactivated, the account is anybody's to find again.
+    client.stub.ReactivateUser(pb.ReactivateUserRequest(id=deactivated.id), metadata=staff_auth)
+    assert client.stub.GetUser(pb.GetUserRequest(id=deactivated.id), metadata=my_auth).is_active is True
+
+
+def test_deactivation_and_reactivation_are_events_whose_versions_rise(any_db_svc):
+    """taskmgr.user.active_changed tells notify_svc (which emails no deactivated account);
+    a repeat changes nothing and records nothing."""
+    client = any_db_svc.client
+    user = client.verified_user()
+    domain = build_domain(any_db_svc.settings)
+    try:
+        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
+    finally:
+        domain.database.dispose()
+    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    for call, request in [
+        (client.stub.DeactivateUser, pb.DeactivateUserRequest(id=user.id)),
+        (client.stub.DeactivateUser, pb.DeactivateUserRequest(id=user.id)),  # a no-op
+        (client.stub.ReactivateUser, pb.ReactivateUserRequest(id=user.id)),
+        (client.stub.DeactivateUser, pb.DeactivateUserRequest(id=user.id)),
+    ]:
+        call(request, metadata=staff_auth)
+    said = []
+    for event in client.outbox.events("taskmgr.user.active_changed"):
+        payload = events_pb2.UserActiveChanged()
+        assert event.data.Unpack(payload) and event.subject == str(user.id)
+        said.append((payload.user_id, payload.active, payload.version))
+    assert [(user_id, active) for user_id, active, _ in said] == [
+        (user.id, False), (user.id, True), (user.id, False)
+    ]
+    versions = [version for _, _, version in said]
+    assert versions == sorted(set(versions))
+
+
+def error_of_call(call, request, metadata) -> tuple:  # noqa: ANN001
+    """All a failed call tells: its code, message and ErrorInfo reason."""
+    with pytest.raises(grpc.RpcError) as raised:
+        call(request, metadata=metadata)
+    return raised.value.code(), failure_reason(raised.value), raised.value.details()
+
+
+def failure_reason(error: grpc.RpcError) -> str:
+    return error_of(error).reason
