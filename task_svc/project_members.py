@@ -2,8 +2,9 @@
 
 - Owners (and staff) add members, change roles and remove members; any member may
   leave (remove themselves). The role rules are task_svc.memberships'.
-- A member is a user with a verified email, named by id or by username; user_svc is
-  asked outside the writing transaction (on SQLite that holds the one write lock).
+- A member is a user with a verified email and an active account (task_svc.assignees),
+  named by id or by username; user_svc is asked outside the writing transaction (on
+  SQLite that holds the one write lock).
 - Membership changes are changes of the project: each increases the project's version
   (its ETag), and If-Match / If-None-Match are checked against it in the writing
   transaction, whose UPDATE requires it (compare-and-set).

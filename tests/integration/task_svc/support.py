@@ -38,7 +38,8 @@ class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
         if request.id not in self.users:
             context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
         return user_service_pb2.User(
-            id=request.id, username=f"user{request.id}", email_verified=self.users[request.id]
+            id=request.id, username=f"user{request.id}", email_verified=self.users[request.id],
+            is_active=True,
         )
 
     def LookupUser(self, request, context):  # noqa: N802
@@ -50,7 +51,7 @@ class FakeUserService(user_service_pb2_grpc.UserServiceServicer):
             context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
         return user_service_pb2.User(
             id=user_id, username=f"user{user_id}", email_verified=self.users[user_id],
-            is_staff=user_id == STAFF,
+            is_staff=user_id == STAFF, is_active=True,
         )
 
 
