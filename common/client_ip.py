@@ -13,12 +13,20 @@ The MAC binds the address, not the call: somebody who can read the traffic betwe
 edge and a service could replay an address the edge vouched for. That is the same reach
 as reading the tokens on that traffic; deployments that must resist it put the internal
 network behind mTLS or a network policy (docs/security.md).
+
+Every per-client budget (the contract's rate limits, login backoff, tries at a code)
+counts a client by `limit_key`: an IPv6 client by its /64, the usual subnet a host is
+given (RFC 7421), in which it may pick any interface identifier (privacy addresses
+change daily, RFC 8981), so a host with a /64 does not get a budget per address; an
+IPv4 client by its address. A site with a larger prefix (/56, /48) still has one
+budget per /64 in it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from functools import lru_cache
 
 ADDRESS_HEADER = "x-client-ip"
@@ -50,3 +58,19 @@ def trusted_address(metadata: dict[str, str], key: bytes) -> str | None:
     if not (key and address and given) or len(address) > _MAX_ADDRESS_LENGTH:
         return None
     return address if hmac.compare_digest(given.encode(), mac(key, address).encode()) else None
+
+
+@lru_cache(maxsize=4096)
+def limit_key(address: str) -> str:
+    """What `address` is counted as by a per-client limit: "2001:db8:1:2::/64" for any
+    IPv6 address in that /64, the IPv4 address for an IPv4 one (mapped into IPv6 or
+    not), and anything that is not an address (a test's name, "") as given."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed.packed[:8] + bytes(8), 64)))
+    return str(parsed)

@@ -25,6 +25,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from common.client_ip import limit_key
 from common.errors import ResourceExhausted
 from common.options import find_method, rate_limit_option
 
@@ -50,7 +51,8 @@ def _items(limit: str) -> tuple[RateLimitItem, ...]:
 
 
 class MethodRateLimits:
-    """Counts calls per (method, client address) and refuses those over the method's limit."""
+    """Counts calls per (method, client) and refuses those over the method's limit; a
+    client is its address's common.client_ip.limit_key (an IPv6 host by its /64)."""
 
     def __init__(self, overrides: Mapping[str, str], storage_uri: str = "memory://") -> None:
         self._overrides = dict(overrides)
@@ -62,6 +64,7 @@ class MethodRateLimits:
     def check(self, grpc_method: str, client: str) -> None:
         """Counts one call; raises RESOURCE_EXHAUSTED RATE_LIMITED with RetryInfo (the
         seconds until the window frees a call) when it is over the limit."""
+        client = limit_key(client)
         for item in _items(self.limit_of(grpc_method)):
             if not self._limiter.hit(item, grpc_method, client):
                 reset_at, _remaining = self._limiter.get_window_stats(item, grpc_method, client)
