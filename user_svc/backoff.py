@@ -11,8 +11,13 @@ else out (OWASP ASVS v4 2.2.1, NIST SP 800-63B section 5.2.2; docs/security.md):
 - ADDRESS, one client address across usernames: 20 free. Spraying one password over
   many accounts; one person failing on their own account stops at PAIR long before.
 - ACCOUNT, one username from every address: 100 free. A distributed guesser (a new
-  address per try) is still bounded, at a count strangers cannot reach by accident; below
-  it the owner logs in from an address that has not failed.
+  address per try) is still bounded. It does not apply to a client the account has
+  logged in from before (user_svc.known_addresses, the last 5): strangers with many
+  addresses can reach 100 on purpose, and would otherwise keep the owner out with one
+  failure per wait (OWASP Authentication Cheat Sheet, "Account Lockout"). From a new
+  client the owner is subject to it, like the guesser.
+
+A client is its address's common.client_ip.limit_key: an IPv6 host by its /64.
 
 There is no permanent lockout: failures older than an hour stop counting. A success
 clears its PAIR only: clearing ADDRESS would let an attacker reset it by logging into an

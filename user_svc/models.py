@@ -1,4 +1,5 @@
-"""user_svc's tables: accounts, one-time codes, refresh tokens, failed attempts, outbox."""
+"""user_svc's tables: accounts, one-time codes, refresh tokens, failed attempts, the
+addresses users logged in from, outbox."""
 
 from __future__ import annotations
 
@@ -96,6 +97,22 @@ class FailedAttempt(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(300))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class KnownAddress(Base):
+    """A client a user logged in from (user_svc.known_addresses): the per-account login
+    limit does not refuse a try from it. The last few per user."""
+
+    __tablename__ = "known_addresses"
+    __table_args__ = (Index("ix_known_addresses_user_last_login", "user_id", "last_login_at"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE", name="fk_known_addresses_user_id"),
+        primary_key=True, autoincrement=False,
+    )
+    # The client's limit key (common.client_ip.limit_key): an IPv4 address or an IPv6 /64.
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_login_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class CodeRequest(Base):

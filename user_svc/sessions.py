@@ -10,9 +10,10 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from common.client_ip import limit_key
 from common.db import Database, serialize_on
 from common.errors import PermissionDenied, ResourceExhausted, Unauthenticated
-from user_svc import attempts, backoff, refresh_rules, revocations
+from user_svc import attempts, backoff, known_addresses, refresh_rules, revocations
 from user_svc.access_tokens import AccessTokens
 from user_svc.identity import username_problem
 from user_svc.models import RefreshToken, User
@@ -77,9 +78,10 @@ class Sessions:
         rehashed = self._passwords.hash(password) if needs_rehash else None
         with self._db.transaction() as session:
             attempts.forget(session, charged)
-            pair, *_ = attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
-            if client_ip:  # the owner got it right from here: this address's count restarts
+            if keys.client:  # the owner got it right from here: this client's count restarts
+                pair, *_ = attempts.login_keys(username, keys.client)
                 attempts.clear_failures(session, pair[0])
+                known_addresses.remember(session, user.id, keys.client, self._clock())
             if rehashed:
                 session.execute(update(User).where(User.id == user.id).values(password_hash=rehashed))
             family = refresh_rules.new_family_id()
@@ -171,23 +173,37 @@ class Sessions:
         return TokenPair(access=access, refresh=refresh, expires_in=self._access.ttl_seconds)
 
 
-def login_keys(username: str, client_ip: str) -> list[tuple[str, int]]:
-    """The failure counters a login try is charged to (backoff: pair, address, account)."""
-    return attempts.login_keys(username, client_ip[:_MAX_IP_LENGTH])
+@dataclass(frozen=True)
+class LoginKeys:
+    """Who a login try is counted against: the username tried ("" for none) and the
+    client, as its limit key (common.client_ip.limit_key; "" when unknown)."""
+
+    username: str
+    client: str
 
 
-def charge_login_try(session: Session, keys: Sequence[tuple[str, int]], now: dt.datetime) -> list[int]:
+def login_keys(username: str, client_ip: str) -> LoginKeys:
+    """What a login try from `client_ip` at `username` is counted against (`charge_login_try`)."""
+    return LoginKeys(username, limit_key(client_ip[:_MAX_IP_LENGTH]))
+
+
+def charge_login_try(session: Session, keys: LoginKeys, now: dt.datetime) -> list[int]:
     """Checks the backoff of a login try and charges the try to its counters, before its
     password is judged: parallel tries cannot all pass the check first and be judged at
     once (a check-then-act), each one past the free failures waits. Each counter is
     checked and charged alone (common.db.serialize_on; in one order, so no deadlock).
+    The counters are backoff's PAIR and ADDRESS, and ACCOUNT unless the account logged
+    in from this client before (known_addresses): a distributed guesser cannot make the
+    per-account limit refuse the owner where they log in.
     `session` is a Database.transaction(). Returns the charged failures, for
     `judge_login_try`. Raises RESOURCE_EXHAUSTED as `check_backoff`.
     """
-    for key, _free in sorted(keys):
+    known = known_addresses.is_known(session, keys.username, keys.client)
+    counters = attempts.login_keys(keys.username, keys.client, account=not known)
+    for key, _free in sorted(counters):
         serialize_on(session, key)
-    check_backoff(session, keys, now)
-    charged = [attempts.record_failure(session, key, now, keep=backoff.WINDOW) for key, _free in keys]
+    check_backoff(session, counters, now)
+    charged = [attempts.record_failure(session, key, now, keep=backoff.WINDOW) for key, _free in counters]
     session.flush()
     return [failure.id for failure in charged]
 

@@ -72,3 +72,42 @@ def test_the_owner_s_success_restarts_their_own_count_only(any_db_svc):
     for _ in range(4):
         failure(client.login, user.username, "typo", ip=home)
     assert client.login(user.username, ip=home).access  # 8 failures, but never 5 in a row
+
+
+def test_many_addresses_failing_cannot_keep_the_owner_out_where_they_logged_in_before(any_db_svc):
+    # The reviewer's finding: 110 wrong passwords from 22 addresses answered the owner's
+    # right one 429 from everywhere, and one failure per wait kept them out.
+    client = any_db_svc.client
+    carol, home = client.verified_user(), fresh_ip()
+    assert client.login(carol.username, ip=home).access
+    strangers = [fresh_ip() for _ in range(22)]
+    for stranger in strangers:
+        for _ in range(5):
+            failure(client.login, carol.username, "guess", ip=stranger)
+    assert client.login(carol.username, ip=home).access  # where carol logged in: 200
+    # The guessers are still bounded: each address by its pair, a new one by the account.
+    assert _blocked(failure(client.login, carol.username, PASSWORD, ip=strangers[0]))
+    assert _blocked(failure(client.login, carol.username, PASSWORD, ip=fresh_ip()))
+    for _ in range(3):  # one more failure each wait does not reach carol at home either
+        any_db_svc.clock.advance(minutes=16)
+        failure(client.login, carol.username, "guess", ip=fresh_ip())
+        assert client.login(carol.username, ip=home).access
+
+
+def test_an_ipv6_host_is_one_client_per_64(any_db_svc):
+    client = any_db_svc.client
+    user = client.verified_user()
+    for host in range(1, 6):  # a new interface identifier for each guess
+        failure(client.login, user.username, "guess", ip=f"2001:db8:1:2::{host:x}")
+    assert _blocked(failure(client.login, user.username, PASSWORD, ip="2001:db8:1:2:aaaa::1"))
+    assert client.login(user.username, ip="2001:db8:1:3::1").access  # the next /64 is another client
+
+
+def test_an_owner_s_ipv6_64_stays_known_when_their_address_in_it_changes(any_db_svc):
+    client = any_db_svc.client
+    user = client.verified_user()
+    assert client.login(user.username, ip="2001:db8:5:6::1").access
+    for _ in range(100):
+        failure(client.login, user.username, "guess", ip=fresh_ip())
+    assert _blocked(failure(client.login, user.username, PASSWORD, ip=fresh_ip()))
+    assert client.login(user.username, ip="2001:db8:5:6:1234:5678:9abc:def0").access  # a privacy address
