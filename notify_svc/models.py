@@ -51,6 +51,19 @@ class NotificationPreference(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AccountState(Base):
+    """Whether staff deactivated a user's account, as user_svc last said
+    (user.active_changed; notify_svc.account_states). No row: active."""
+
+    __tablename__ = "account_states"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    active: Mapped[bool] = mapped_column(Boolean)
+    # user_svc's version of the state: an older event arriving late changes nothing.
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class HandledEvent(Base):
     __tablename__ = "handled_events"
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import Database, utcnow
-from notify_svc import preferences, rules
+from notify_svc import account_states, preferences, rules
 from notify_svc.mailer import Mailer, send_with_retries
 from notify_svc.messages import render
 from notify_svc.models import HandledEvent, Notification, NotificationStatus, Recipient
@@ -146,9 +146,16 @@ class Notifier:
                     claimed = _claim(session, [item.event.id for item in items], received_at)
                     mine = [item for item in items if item.event.id in claimed]
                     contacts = _directory(session, mine)
-                    muted = preferences.muted(session, [
+                    rule_items = [
                         preferences.Item(item.event.type, item.payload, item.user_ids) for item in mine
-                    ])
+                    ]
+                    # A deactivated account's reason wins over a setting's.
+                    muted = [
+                        {**off, **gone} for off, gone in zip(
+                            preferences.muted(session, rule_items),
+                            account_states.deactivated(session, rule_items), strict=True,
+                        )
+                    ]
                 except (DataError, IntegrityError) as exc:
                     raise _RefusedBeforeSending from exc
                 self._notify_all(mine, contacts, muted, received_at, told)
@@ -169,7 +176,8 @@ class Notifier:
         """Sends the emails of `items` and puts each event's log entries in `told`; an
         event whose emails were sent by an earlier try that was not logged is not sent
         again: its entries from then are used. A recipient in the event's `muted` (its
-        kind turned off: notify_svc.preferences) gets a SKIPPED entry with the reason."""
+        kind turned off: notify_svc.preferences; their account deactivated:
+        notify_svc.account_states) gets a SKIPPED entry with the reason."""
         sends: list[tuple[dict, Callable[[], dict]]] = []
         fresh: dict[str, list[dict]] = {}  # into `told` once every send has an outcome
         for item, known, off in zip(items, contacts, muted, strict=True):

@@ -22,6 +22,8 @@ TASK_DUE_SOON = "taskmgr.task.due_soon"
 TASK_OVERDUE = "taskmgr.task.overdue"
 # Nobody is emailed; notify_svc.preferences keeps the settings it carries.
 NOTIFICATION_SETTINGS_CHANGED = "taskmgr.user.notification_settings_changed"
+# Nobody is emailed; notify_svc.account_states keeps the state it carries.
+USER_ACTIVE_CHANGED = "taskmgr.user.active_changed"
 
 PAYLOAD_TYPES: dict[str, type[Message]] = {
     OTP_REQUESTED: events_pb2.OtpRequested,
@@ -37,6 +39,7 @@ PAYLOAD_TYPES: dict[str, type[Message]] = {
     TASK_DUE_SOON: events_pb2.TaskDueSoon,
     TASK_OVERDUE: events_pb2.TaskOverdue,
     NOTIFICATION_SETTINGS_CHANGED: events_pb2.NotificationSettingsChanged,
+    USER_ACTIVE_CHANGED: events_pb2.UserActiveChanged,
 }
 # Task events whose recipients task_svc decides (its watchers: TaskPeople.recipients).
 WATCHED_EVENTS = (TASK_CREATED, TASK_UPDATED, TASK_ASSIGNED, TASK_DELETED, TASK_COMMENTED)
