@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from common.contract_rules import string_rules
-from common.db import Database, utcnow
+from common.db import RESULT_UNREAD, Database, utcnow
 from common.errors import Aborted, FailedPrecondition, invalid
 from common.paging import PageTokens
 from common.preconditions import NONE, Preconditions
@@ -84,12 +84,22 @@ _PROJECT_AND_ROLE = (
 )
 
 
-def load(session: Session, viewer: Viewer, project_id: int, action: Action) -> ProjectView:
+# The same, the project's row locked until the transaction ends (FOR NO KEY UPDATE, as
+# its UPDATE would: a task or member added to it, whose foreign key check takes FOR KEY
+# SHARE, is not held up).
+_PROJECT_AND_ROLE_LOCKED = _PROJECT_AND_ROLE.with_for_update(of=Project, key_share=True)
+
+
+def load(
+    session: Session, viewer: Viewer, project_id: int, action: Action, *, lock: bool = False
+) -> ProjectView:
     """The project if `viewer` may do `action` in it: NOT_FOUND when they may not see it
-    (or it does not exist), PERMISSION_DENIED when their role does not allow `action`."""
+    (or it does not exist), PERMISSION_DENIED when their role does not allow `action`.
+    `lock`: the project's row is held until the transaction ends."""
     row = None
     if project_id > 0:
-        row = session.execute(_PROJECT_AND_ROLE, {"id": project_id, "viewer": viewer.user_id}).first()
+        statement = _PROJECT_AND_ROLE_LOCKED if lock else _PROJECT_AND_ROLE
+        row = session.execute(statement, {"id": project_id, "viewer": viewer.user_id}).first()
     if row is None:
         raise project_not_found(project_id)
     project, role = row
@@ -199,24 +209,43 @@ class Projects:
     def _change(
         self, viewer: Viewer, project_id: int, values: dict[str, Any], preconditions: Preconditions
     ) -> ProjectView:
+        """On PostgreSQL two round trips: the project locked with the caller's role (and
+        BEGIN), its UPDATE with the COMMIT (pipelined: common.db)."""
         for _ in range(CONFLICT_ATTEMPTS):
             try:
-                with self._db.transaction() as session:
-                    view = load(session, viewer, project_id, Action.MANAGE)
+                with self._db.transaction(pipelined=True) as session:
+                    view = load(session, viewer, project_id, Action.MANAGE, lock=True)
                     project = view.project
                     preconditions.check(project.version)
                     changed = {
                         name: value for name, value in values.items() if getattr(project, name) != value
                     }
                     if changed:
-                        for name, value in changed.items():
-                            setattr(project, name, value)
-                        project.updated_at = utcnow()
-                        session.flush()  # "WHERE version = <read>": StaleDataError if changed meanwhile
+                        _write(session, project, changed)
                     return view
             except StaleDataError:
                 continue
         raise _conflict()
+
+
+# A locked project's new version: its result is not read (it goes with the COMMIT). The
+# version read is still required ("WHERE version = <read>"), though the lock holds it.
+_WRITE = (
+    update(Project.__table__)
+    .where(Project.id == bindparam("project_id"), Project.version == bindparam("read_version"))
+    .execution_options(**{RESULT_UNREAD: True})
+)
+
+
+def _write(session: Session, project: Project, changed: Mapping[str, Any]) -> None:
+    """Writes `changed` to the locked `project` as a new version and sets them on it, out
+    of the session (whose flush would be an UPDATE of its own, answered at once)."""
+    values = {**changed, "updated_at": utcnow(), "version": project.version + 1}
+    keys = {"project_id": project.id, "read_version": project.version}
+    session.connection().execute(_WRITE, {**keys, **values})
+    session.expunge(project)
+    for name, value in values.items():
+        setattr(project, name, value)
 
 
 def _not_empty(project_id: int) -> FailedPrecondition:

@@ -278,3 +278,20 @@ def test_a_comment_with_its_activity_and_event_is_two_round_trips(counted, share
     assert [tuple(e) for e in entries][-2:] == [("comment_added", comment.id), ("comment_added", second.id)]
     # The assignee watches; user 3 is mentioned but cannot see the task (no member of its project).
     assert _told(tasks, events.COMMENTED, task.id) == [[2], [2]]
+
+
+def test_a_project_s_change_is_two_round_trips(counted):
+    """4 before (BEGIN, the project with the caller's role, its UPDATE, COMMIT): the
+    project locked with the role and BEGIN, its UPDATE with the COMMIT."""
+    from task_svc.projects import Projects
+
+    tasks, counter = counted
+    projects = Projects(tasks._db, tasks._page_tokens)
+    project = projects.create(ALICE, "q", "").project
+    renamed, trips, queries = round_trips(counter, lambda: projects.update(ALICE, project.id, {"name": "r"}))
+    assert (trips, renamed.project.name, renamed.project.version) == (2, "r", 2), queries
+    archived, trips, queries = round_trips(counter, lambda: projects.set_archived(ALICE, project.id, True))
+    assert (trips, archived.project.archived, archived.project.version) == (2, True, 3), queries
+    read = projects.get(ALICE, project.id).project
+    assert (read.name, read.archived, read.version) == ("r", True, 3)
+    assert read.updated_at == archived.project.updated_at
