@@ -18,7 +18,9 @@ At READ COMMITTED a lock that waited for another transaction answers the row as 
 transaction left it, but the subqueries read the snapshot taken before the wait
 (PostgreSQL docs, "Transaction Isolation", 13.2.1): the watchers a concurrent
 assignment added would be missing. Then the locked version differs from `seen_version`
-and `read` raises StaleDataError: the caller tries again, as when a versioned UPDATE
+and `read` reads again, holding the lock now, with a snapshot taken after the winner
+committed (one round trip more, only then); were they to differ still, it raises
+StaleDataError: the caller tries again, as when a versioned UPDATE
 finds the task changed. On SQLite the writer holds the database (BEGIN IMMEDIATE), so
 both are the same.
 """
@@ -128,8 +130,11 @@ def read(
     lock it waited for changed it (see the module docstring)."""
     row = None
     if task_id > 0:
-        statement = _statement(lock, extra)
-        row = session.connection().execute(statement, {"id": task_id, "viewer": viewer.user_id}).first()
+        statement, connection = _statement(lock, extra), session.connection()
+        parameters = {"id": task_id, "viewer": viewer.user_id}
+        row = connection.execute(statement, parameters).first()
+        if row is not None and row.version != row.seen_version:
+            row = connection.execute(statement, parameters).first()  # the lock held: no wait
     role = Role(row.viewer_role) if row is not None and row.viewer_role is not None else None
     check_visible(viewer, row, task_id, role)
     if row.version != row.seen_version:
