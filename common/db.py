@@ -38,12 +38,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
+import tenacity
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create_engine, event, text
@@ -164,13 +166,32 @@ def retry_once_on_disconnect(work: Callable[[], T]) -> T:
 SQLITE_BEGIN = "taskmgr_sqlite_begin"
 
 
+def _is_sqlite_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+# Switching a file to WAL needs its exclusive lock. While another connection of a
+# process starting at the same moment writes in rollback mode (its migration), SQLite
+# answers "database is locked" at once instead of waiting (it would deadlock: this
+# connection holds a shared lock), so the switch is tried again until that write ends,
+# within the busy timeout. Once switched, the file stays in WAL for every connection.
+@tenacity.retry(
+    retry=tenacity.retry_if_exception(_is_sqlite_locked),
+    wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
+    stop=tenacity.stop_after_delay(30),
+    reraise=True,
+)
+def _switch_to_wal(cursor) -> None:  # noqa: ANN001
+    cursor.execute("PRAGMA journal_mode=WAL")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     # No implicit BEGIN from pysqlite (it would come only before the first write):
     # _sqlite_begin sends it when SQLAlchemy starts a transaction.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
