@@ -45,19 +45,31 @@ class NotificationLog:
         entries = rows[:size]
         return LogPage(entries, self._tokens.encode(entries[-1].id, query) if more else "")
 
-    def for_subject(self, source: str, subject: str) -> tuple[list[Notification], dict[int, str]]:
-        """Every entry caused by the events of `source`/`subject` (oldest first), and the
-        addresses of their recipients as the directory knows them now."""
+    def for_subject(
+        self, source: str, subject: str, *, requested_size: int, page_token: str
+    ) -> tuple[LogPage, dict[int, str]]:
+        """One page of the entries caused by the events of `source`/`subject`, oldest
+        first, keyset-paged by id (AIP-158; the token bound to source and subject:
+        INVALID_PAGE_TOKEN otherwise), and the addresses of their recipients as the
+        directory knows them now."""
+        size = page_size(requested_size)
         check_text("source", source, max_length=50)
         check_text("subject", subject, max_length=100)
+        query = {"source": source, "subject": subject}
+        after_id = self._tokens.decode(page_token, query)
         statement = (
             select(Notification)
             .where(Notification.event_source == source, Notification.event_subject == subject)
             .order_by(Notification.id)
+            .limit(size + 1)
         )
+        if after_id is not None:
+            statement = statement.where(Notification.id > int(after_id))
         with self._database.read() as session:
-            entries = list(session.scalars(statement))
+            rows = list(session.scalars(statement))
+            entries = rows[:size]
             users = {entry.recipient_user_id for entry in entries if entry.recipient_user_id is not None}
             known = select(Recipient.user_id, Recipient.email).where(Recipient.user_id.in_(users))
             addresses = {row.user_id: row.email for row in session.execute(known)} if users else {}
-        return entries, addresses
+        token = self._tokens.encode(entries[-1].id, query) if len(rows) > size else ""
+        return LogPage(entries, token), addresses

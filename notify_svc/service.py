@@ -78,13 +78,19 @@ class NotificationServicer(notify_service_pb2_grpc.NotificationServiceServicer):
         return notify_service_pb2.DeliverEventsResponse(refused=refused)
 
     def ListSubjectNotifications(self, request, context):  # noqa: ANN001, N802
-        entries, addresses = self._log.for_subject(request.source, request.subject)
+        page, addresses = self._log.for_subject(
+            request.source, request.subject, requested_size=request.page_size, page_token=request.page_token
+        )
         results = []
-        for entry in entries:
+        for entry in page.entries:
             item = _traced(entry)
             if request.with_addresses and entry.recipient_user_id is not None:
                 item.address = addresses.get(entry.recipient_user_id, "")
             results.append(item)
+        if page.next_page_token:  # the dead letters (a few) come after, on the last page
+            return notify_service_pb2.ListSubjectNotificationsResponse(
+                results=results, next_page_token=page.next_page_token
+            )
         for letter in self._dead_letters.list():
             if (letter.source, letter.subject) == (request.source, request.subject):
                 results.append(notify_service_pb2.SubjectNotification(

@@ -6,6 +6,9 @@ ListSubjectNotifications (the internal key), for what the events whose source is
 task_svc and whose subject is the task id caused. Neither reads the other's tables:
 task_svc adds what only it knows, the task's events still in its outbox (PENDING: not
 yet handed to notify_svc), and notify_svc adds its dead letters (PENDING too).
+Paged (AIP-158; ~316 bytes an entry, a whole list of a busy task would pass gRPC's 8 MB):
+notify_svc pages its log by id, oldest first, its dead letters on its last page, and
+the outbox's events (the newest) come on the last page of all.
 Personal data goes only to those who need it (OWASP ASVS v4 8.3.1): whoever sees the
 task sees of every notification its status, event type, times and recipient; its
 `reason` (a SKIPPED one names the recipient's notification settings, a FAILED one their
@@ -23,6 +26,7 @@ from sqlalchemy import select
 
 from common.db import Database
 from common.grpc_client import make_channel
+from common.paging import PageTokens
 from common.settings import Settings
 from task_svc.events import SOURCE
 from task_svc.models import Outbox
@@ -52,6 +56,7 @@ class TaskNotifications:
         database: Database,
         check_visible: Callable[[Viewer, int], object],
         notify: notify_service_pb2_grpc.NotificationServiceStub,
+        page_tokens: PageTokens,
         *,
         internal_key: bytes,
         deadline: float,
@@ -61,29 +66,44 @@ class TaskNotifications:
         self._database = database
         self._check_visible = check_visible
         self._notify = notify
+        self._page_tokens = page_tokens
         self._metadata = [("x-internal-key", internal_key.decode())]
         self._deadline = deadline
 
-    def list(self, viewer: Viewer, task_id: int) -> list[pb.TaskNotification]:
-        """Oldest first: what notify_svc has handled or holds dead, then what is still in
-        the outbox. NOT_FOUND for a task the viewer may not see; UNAVAILABLE (a
-        dependency away) when notify_svc does not answer."""
+    def list(
+        self, viewer: Viewer, task_id: int, page_token: str, size: int
+    ) -> tuple[list[pb.TaskNotification], str]:
+        """One page (AIP-158), oldest first: what notify_svc has handled or holds dead,
+        paged by notify_svc (`size` a page of its; the project's events sharing the
+        subject are left out after, so a page may hold fewer), then, on the last page
+        only, what is still in the outbox (the newest). The token wraps notify_svc's,
+        signed again and bound to the task here, so a tampered one is INVALID_PAGE_TOKEN
+        before notify_svc is asked. NOT_FOUND for a task the viewer may not see;
+        UNAVAILABLE (a dependency away) when notify_svc does not answer. Returns the page
+        and the next page's token ("" on the last)."""
+        fingerprint = {"notifications": task_id}
+        notify_token = self._page_tokens.decode(page_token, fingerprint) or ""
         self._check_visible(viewer, task_id)
+        # Read before notify_svc is asked: an event relayed meanwhile is then in both
+        # (dropped below), never in neither.
         pending = self._in_outbox(task_id)
         answer = self._notify.ListSubjectNotifications(
             notify_service_pb2.ListSubjectNotificationsRequest(
-                source=SOURCE, subject=str(task_id), with_addresses=viewer.is_staff
+                source=SOURCE, subject=str(task_id), with_addresses=viewer.is_staff,
+                page_size=size, page_token=notify_token,
             ),
             timeout=self._deadline,
             metadata=self._metadata,
         )
         results = [_from_notify(item) for item in answer.results if item.event_type.startswith(TASK_EVENTS)]
-        known = {item.event_id for item in results}
-        results += [_pending(event) for event in pending if event.id not in known]
+        if not answer.next_page_token:
+            known = {item.event_id for item in results}
+            results += [_pending(event) for event in pending if event.id not in known]
         if not viewer.is_staff:
             for message in results:
                 _withhold_others(message, viewer.user_id)
-        return results
+        following = answer.next_page_token
+        return results, self._page_tokens.encode(following, fingerprint) if following else ""
 
     def _in_outbox(self, task_id: int) -> list[events_pb2.Event]:
         """The task's events not yet relayed. The outbox holds only what the relay has not
@@ -128,7 +148,7 @@ def _pending(event: events_pb2.Event) -> pb.TaskNotification:
 
 
 def notifications_from(
-    settings: Settings, database: Database, tasks: Tasks
+    settings: Settings, database: Database, tasks: Tasks, page_tokens: PageTokens
 ) -> tuple[TaskNotifications, grpc.Channel]:
     """The service's TaskNotifications and its channel to notify_svc (close it on stop)."""
     channel = make_channel(settings.notify_svc_addr)
@@ -136,6 +156,7 @@ def notifications_from(
         database,
         tasks.get,
         notify_service_pb2_grpc.NotificationServiceStub(channel),
+        page_tokens,
         internal_key=settings.secret("internal_key"),
         deadline=settings.grpc_call_deadline,
     )

@@ -71,7 +71,7 @@ def build(
 
     page_tokens = PageTokens(settings.secret("page_token_key"))
     tasks = Tasks(database, user_directory, page_tokens)
-    notifications, notify_svc = notifications_from(settings, database, tasks)
+    notifications, notify_svc = notifications_from(settings, database, tasks, page_tokens)
     members = Members(database, user_directory, page_tokens)
     projects = ProjectServicer(Projects(database, page_tokens), members, Labels(database, page_tokens))
     collaboration = CollaborationServicer(Collaboration(database, user_directory, page_tokens))

@@ -60,7 +60,9 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         return reply
 
     def ListTaskNotifications(self, request, context):  # noqa: ANN001, N802
-        return pb.ListTaskNotificationsResponse(results=self._notifications.list(_viewer(), request.id))
+        size = page_size(request.page_size)
+        page, next_token = self._notifications.list(_viewer(), request.id, request.page_token, size)
+        return pb.ListTaskNotificationsResponse(results=page, next_page_token=next_token)
 
     def UpdateTask(self, request: pb.UpdateTaskRequest, context) -> pb.Task:  # noqa: ANN001, N802
         given = request.task

@@ -1,7 +1,7 @@
 """"Was the assignee told?" through REST (the whole stack, RabbitMQ, the test SMTP
 server): GET /api/tasks/{id}/notifications/ with the request id of the call that caused
 each one, addresses for staff only, another member's reason and request id withheld,
-404 for whoever may not see the task."""
+404 for whoever may not see the task; paged (`?page_size=1`)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,18 @@ def test_the_assignee_was_told_and_the_request_id_leads_to_it(  # noqa: ANN001
     _, staff_auth = staff
     assert told(staff_auth)[1]["address"].endswith("@example.com")
     assert told(staff_auth)[1]["request_id"] == request_id
+    pages, token = [], ""
+    while True:  # AIP-158: pages of one, oldest first
+        answer = client.get(path, headers=user.auth, query_string={"page_size": 1, "page_token": token})
+        assert answer.status_code == 200, answer.get_json()
+        pages.append([entry["event_id"] for entry in answer.get_json()["results"]])
+        token = answer.get_json()["next_page_token"]
+        if not token:
+            break
+    assert pages == [[created_entry["event_id"]], [sent["event_id"]]]
+    first = client.get(path, headers=user.auth, query_string={"page_size": 1}).get_json()["next_page_token"]
+    refused = client.get(path, headers=user.auth, query_string={"page_token": "x" + first})
+    assert refused.status_code == 400 and refused.get_json()["code"] == "INVALID_PAGE_TOKEN"
     hidden = client.get(path, headers=outsider.auth)
     assert hidden.status_code == 404 and hidden.content_type == "application/problem+json"
     assert client.get(path).status_code == 401

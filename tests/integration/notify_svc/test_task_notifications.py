@@ -1,8 +1,8 @@
 """notify_svc's half of "was the assignee told?" (issue 14 section 2): the internal
 ListSubjectNotifications names every notification the events of one subject caused, with
-the request id that started it; dead-lettered events of that subject are PENDING;
-addresses only when asked. Embedded default (DeliverEvents), PostgreSQL and SQLite,
-the test SMTP server."""
+the request id that started it; dead-lettered events of that subject are PENDING (on
+the last page: keyset-paged, tokens bound to the subject); addresses only when asked.
+Embedded default (DeliverEvents), PostgreSQL and SQLite, the test SMTP server."""
 
 from __future__ import annotations
 
@@ -71,6 +71,26 @@ def test_every_notification_of_one_task_with_its_request_id(
                 metadata=issuer.metadata(1, is_staff=True),
             )
         staff_view = traced(with_addresses=True)
+        pages, token = [], ""
+        while True:  # a page of one: the log's entries by id, the dead letter on the last
+            ask = pb.ListSubjectNotificationsRequest(source="task_svc", subject="42", page_size=1,
+                                                     page_token=token)
+            answer = stub.ListSubjectNotifications(ask, metadata=internal)
+            pages.append([r.event_id for r in answer.results])
+            token = answer.next_page_token
+            if not token:
+                break
+        ask = pb.ListSubjectNotificationsRequest(source="task_svc", subject="42", page_size=1)
+        first = stub.ListSubjectNotifications(ask, metadata=internal).next_page_token
+        tampered = first[:12] + ("B" if first[12] == "A" else "A") + first[13:]
+        refusals = []
+        for bad, subject in ((tampered, "42"), (first, "43")):  # changed; another subject's
+            with pytest.raises(grpc.RpcError) as refused_token:
+                stub.ListSubjectNotifications(
+                    pb.ListSubjectNotificationsRequest(source="task_svc", subject=subject, page_token=bad),
+                    metadata=internal,
+                )
+            refusals.append(refused_token.value.code())
     finally:
         channel.close()
         server.stop(0)
@@ -91,3 +111,5 @@ def test_every_notification_of_one_task_with_its_request_id(
     assert [r.address for r in staff_view] == ["", "user92@example.com", "", ""]
     assert not_internal.value.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
     assert len(smtp.to("user92@example.com")) == 2  # tasks 42 and 43
+    assert pages == [[created.id], [assigned.id], [unknown.id, refused.id]]
+    assert refusals == [grpc.StatusCode.INVALID_ARGUMENT] * 2

@@ -1,7 +1,7 @@
 """"Was the assignee told?" (issue 14 section 2) over real gRPC: task_svc decides who may
 see a task's notifications and asks notify_svc (a real one, embedded transport, the test
-SMTP server) for them; events still in the outbox or dead-lettered are PENDING. Both
-engines (the conftest's `engine`)."""
+SMTP server) for them; events still in the outbox or dead-lettered are PENDING; paged.
+Both engines (the conftest's `engine`)."""
 
 from __future__ import annotations
 
@@ -177,6 +177,57 @@ def test_a_member_sees_how_another_was_told_but_not_why_nor_whose_request(system
     nobodys = [r for r in bobs if not r.HasField("recipient_user_id")]
     assert [(r.event_type, r.request_id) for r in nobodys] == [("taskmgr.task.created", "req-create")]
     assert nobodys[0].reason
+
+
+def test_the_notifications_come_in_pages_the_outbox_on_the_last(system, issuer, smtp):
+    """AIP-158: a busy task's list would pass gRPC's 8 MB. Pages of one, oldest first,
+    follow next_page_token; the event still in the outbox (the newest) comes on the last
+    page only; a tampered token, or one of another task, is INVALID_ARGUMENT."""
+    settings, stub, notify, _ = system
+    internal = [("x-internal-key", settings.secret("internal_key").decode())]
+    bob = build_event(source="user_svc", event_type=user_registered(BOB)[0], subject=str(BOB),
+                      payload=user_registered(BOB)[1])
+    notify.DeliverEvents(notify_service_pb2.DeliverEventsRequest(events=[bob]), metadata=internal)
+    alice = issuer.metadata(ALICE)
+    task = stub.CreateTask(pb.CreateTaskRequest(task=pb.Task(title="Busy")), metadata=alice)
+    other = stub.CreateTask(pb.CreateTaskRequest(task=pb.Task(title="Other")), metadata=alice)
+    for user_id in (BOB, None, BOB):
+        stub.AssignTask(pb.AssignTaskRequest(id=task.id, user_id=user_id), metadata=alice)
+
+    def settled():  # noqa: ANN202 (the four events handled: none pending)
+        ask = pb.ListTaskNotificationsRequest(id=task.id)
+        results = stub.ListTaskNotifications(ask, metadata=alice).results
+        done = len(results) >= 4 and all(r.status != S.TASK_NOTIFICATION_STATUS_PENDING for r in results)
+        return list(results) if done else None
+
+    whole = wait_for(settled)
+    assert len(whole) == 4, [(r.event_type, r.status) for r in whole]
+    database = Database(settings.task_svc_database_url, pool_size=1)
+    try:
+        with database.transaction() as session:
+            waiting = Outbox.record(session, source=SOURCE, event_type="taskmgr.task.updated",
+                                    subject=str(task.id), payload=events_pb2.TaskUpdated(task_id=task.id))
+    finally:
+        database.dispose()
+
+    pages, token = [], ""
+    while True:
+        ask = pb.ListTaskNotificationsRequest(id=task.id, page_size=1, page_token=token)
+        answer = stub.ListTaskNotifications(ask, metadata=alice)
+        pages.append([r.event_id for r in answer.results])
+        token = answer.next_page_token
+        if not token:
+            break
+    assert pages == [[r.event_id] for r in whole[:-1]] + [[whole[-1].event_id, waiting.id]]
+
+    first = stub.ListTaskNotifications(pb.ListTaskNotificationsRequest(id=task.id, page_size=1),
+                                       metadata=alice).next_page_token
+    tampered = first[:12] + ("B" if first[12] == "A" else "A") + first[13:]
+    for id_, bad in ((task.id, tampered), (other.id, first)):
+        with pytest.raises(grpc.RpcError) as refused:
+            ask = pb.ListTaskNotificationsRequest(id=id_, page_token=bad)
+            stub.ListTaskNotifications(ask, metadata=alice)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_notify_svc_away_is_unavailable_not_a_500(settings, issuer):
