@@ -18,8 +18,9 @@ outside the taskmgr packages and stay open for operators.
 
 The client is the call's peer address, or the address the edge vouched for with the
 internal key (common.client_ip); a caller's own `x-client-ip` is ignored. With
-`rate_limits`, every method with a per-client limit (common.rate_limits) is counted
-against that client, so the limits hold for direct gRPC callers as at the edge.
+`rate_limits`, every method with a limit (common.rate_limits) is counted after the
+caller is authenticated: against the token's user on a method that needs one, against
+that client on a public method, so the limits hold for direct gRPC callers as at the edge.
 """
 
 from __future__ import annotations
@@ -139,8 +140,8 @@ def _then_limited(
     authenticate: Callable[[dict[str, str]], None], rate_limits: MethodRateLimits, method: str
 ) -> Callable[[dict[str, str]], None]:
     def check(metadata: dict[str, str]) -> None:
-        authenticate(metadata)
-        rate_limits.check(method, client_ip_var.get())
+        authenticate(metadata)  # sets claims_var on a method that needs a token
+        rate_limits.check(method, client_ip_var.get(), claims_var.get())
 
     return check
 

@@ -102,7 +102,7 @@ def create_app(
         view = make_view(route, backends, authenticator.check)
         # The operator's limit, else the contract's; a route without one runs no limiter.
         if rate_limits.limit_of(route.grpc_path):
-            view = limited(view, rate_limits, route.grpc_path)
+            view = limited(view, rate_limits, route, authenticator.check)
         views[route.endpoint] = view
     register_routes(app, routes, views)
     register_error_handlers(app)

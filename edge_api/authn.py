@@ -19,7 +19,7 @@ from collections.abc import Callable
 from flask import request
 from werkzeug.exceptions import ServiceUnavailable
 
-from common.auth import JwksCache, TokenVerifier, jwks_from_user_svc
+from common.auth import Claims, JwksCache, TokenVerifier, jwks_from_user_svc
 from common.errors import Unauthenticated, Unavailable
 from common.revocation import Feed, RevocationState, WatchRevocationsFeed
 from common.settings import Settings
@@ -55,16 +55,18 @@ class EdgeAuthenticator:
         malformed Authorization header first, and leaves the signature to the service."""
         return cls(_ShapeOnly())  # type: ignore[arg-type]
 
-    def check(self, route: Route) -> None:
-        """Raises EdgeProblem 401 (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED) unless the
-        route is public or the request carries a valid `Authorization: Bearer` token;
-        503 with Retry-After when user_svc's signing keys cannot be fetched."""
+    def check(self, route: Route) -> Claims | None:
+        """The claims of the request's valid `Authorization: Bearer` token (what a rate
+        limit counts, edge_api.limits), None on a public route (or with no keys to verify
+        with, `header_only`). Raises EdgeProblem 401 (TOKEN_MISSING, TOKEN_INVALID,
+        TOKEN_EXPIRED) when the token is not valid; 503 with Retry-After when user_svc's
+        signing keys cannot be fetched."""
         if route.public:
-            return
+            return None
         try:
             if self._revocations is not None:
                 self._verifier.revocations = self._revocations.state()
-            self._verifier.verify_authorization(request.headers.get("Authorization"))
+            return self._verifier.verify_authorization(request.headers.get("Authorization"))
         except Unauthenticated as error:
             raise EdgeProblem(401, error.message, error.reason) from None
         except Unavailable as error:  # user_svc's keys out of reach: a dependency away
@@ -95,6 +97,7 @@ class _ProcessRevocations:
 
 class _ShapeOnly:
     def verify_authorization(self, authorization: str | None) -> None:
+        """None: with no signature checked there is no user to count a limit against."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("TOKEN_MISSING", "An access token is required.")

@@ -176,7 +176,8 @@ def _operation(route: Route, schemas: Schemas, comments: dict[str, str]) -> dict
     if route.public:
         operation["security"] = []  # no token needed
     if route.rate_limit:
-        operation["description"] += f"\n\nRate limit per client IP: {route.rate_limit}."
+        who = "client IP" if route.public else "user"  # common.rate_limits.counted_as
+        operation["description"] += f"\n\nRate limit per {who}: {route.rate_limit}."
     return operation
 
 

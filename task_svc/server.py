@@ -15,6 +15,7 @@ from common.grpc_server import GrpcServer, create_server
 from common.interceptor import CallInterceptor
 from common.metrics import OutboxCollector, lazy_database
 from common.paging import PageTokens
+from common.rate_limits import MethodRateLimits
 from common.relay import start_outbox_relay
 from common.settings import Settings
 from task_svc.assignees import GrpcUserDirectory, UserDirectory
@@ -84,7 +85,11 @@ def build(
 
     server = create_server(
         register=register,
-        interceptor=CallInterceptor(verifier),
+        # The contract's limits on the methods that email someone else (per user,
+        # common.rate_limits) hold for callers that skip the edge too.
+        interceptor=CallInterceptor(
+            verifier, rate_limits=MethodRateLimits(settings.rate_limits, settings.ratelimit_storage_uri)
+        ),
         settings=settings,
         port=port,
     )
