@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,12 +48,13 @@ import tenacity
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from common import id_reuse
-from common.faults import is_disconnect
+from common.faults import is_disconnect, is_sqlite_busy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +87,12 @@ class UTCDateTime(TypeDecorator):
         if dialect.name == "postgresql":
             return None
         return super().result_processor(dialect, coltype)
+
+
+def dialect_insert(session: Session):  # noqa: ANN201
+    """The `insert` of the session's engine, with ON CONFLICT (upserts): PostgreSQL's or
+    SQLite's; SQLAlchemy's generic insert has none."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def utcnow() -> dt.datetime:
@@ -166,17 +172,13 @@ def retry_once_on_disconnect(work: Callable[[], T]) -> T:
 SQLITE_BEGIN = "taskmgr_sqlite_begin"
 
 
-def _is_sqlite_locked(error: BaseException) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
-
-
 # Switching a file to WAL needs its exclusive lock. While another connection of a
 # process starting at the same moment writes in rollback mode (its migration), SQLite
 # answers "database is locked" at once instead of waiting (it would deadlock: this
 # connection holds a shared lock), so the switch is tried again until that write ends,
 # within the busy timeout. Once switched, the file stays in WAL for every connection.
 @tenacity.retry(
-    retry=tenacity.retry_if_exception(_is_sqlite_locked),
+    retry=tenacity.retry_if_exception(is_sqlite_busy),
     wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
     stop=tenacity.stop_after_delay(30),
     reraise=True,

@@ -47,9 +47,12 @@ def database_away(error: BaseException) -> bool:
     if isinstance(original, psycopg.OperationalError):
         state = original.sqlstate
         return state is None or state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
-    if isinstance(original, sqlite3.OperationalError):
-        return str(original).lower().startswith(_SQLITE_BUSY)
-    return False
+    return is_sqlite_busy(original)
+
+
+def is_sqlite_busy(error: BaseException) -> bool:
+    """True for SQLite's "database is locked" family (SQLITE_BUSY / SQLITE_LOCKED)."""
+    return isinstance(error, sqlite3.OperationalError) and str(error).lower().startswith(_SQLITE_BUSY)
 
 
 def dependency_away(error: BaseException) -> bool:

@@ -36,11 +36,10 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from common.db import Database, utcnow
+from common.db import Database, dialect_insert, utcnow
 from notify_svc import account_states, preferences, rules
 from notify_svc.mailer import Mailer, send_with_retries
 from notify_svc.messages import render
@@ -300,10 +299,6 @@ class _SentNotLogged:
                 self._entries.pop(event_id, None)
 
 
-def _insert_for(session: Session):  # noqa: ANN202
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 # The statements below are Core statements of one shape whatever the batch's size, run
 # with a list of rows (SQLAlchemy's "insertmanyvalues": multi-row VALUES in id order), so
 # they are compiled once and cached; a .values([...]) of N rows was compiled per batch
@@ -315,7 +310,7 @@ def _claim(session: Session, event_ids: list[str], now: object) -> set[str]:
     """Inserts the ids not handled yet; the set of those inserted (see the module doc)."""
     table = HandledEvent.__table__
     statement = (
-        _insert_for(session)(table).on_conflict_do_nothing(index_elements=[table.c.event_id])
+        dialect_insert(session)(table).on_conflict_do_nothing(index_elements=[table.c.event_id])
         .returning(table.c.event_id)
     )
     rows = [{"event_id": event_id, "handled_at": now} for event_id in sorted(event_ids)]
@@ -353,7 +348,7 @@ def _upsert_recipients(session: Session, contacts: list[Contact]) -> None:
     would both miss it on a read and then collide on the insert (as session.merge did)."""
     now = utcnow()
     table = Recipient.__table__
-    statement = _insert_for(session)(table)
+    statement = dialect_insert(session)(table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.user_id],
         set_={name: statement.excluded[name] for name in ("username", "email", "updated_at")},

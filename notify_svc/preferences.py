@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from common.db import utcnow
+from common.db import dialect_insert, utcnow
 from notify_svc.models import NotificationPreference
 
 SETTINGS_CHANGED = "taskmgr.user.notification_settings_changed"
@@ -91,7 +90,7 @@ def muted(session: Session, items: Sequence[Item]) -> list[dict[int, str]]:
 
 
 def _store(session: Session, copies: dict[int, _Copy]) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     statement = insert(NotificationPreference).values([
         {"user_id": user_id, "version": copy.version, "updated_at": now, **copy.values}

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from common.db import dialect_insert
 from user_svc.models import KnownAddress, User
 
 KEEP = 5
@@ -42,7 +42,7 @@ def remember(session: Session, user_id: int, client: str, now: dt.datetime) -> N
     (an upsert)."""
     if not client:
         return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = insert(KnownAddress).values(user_id=user_id, address=client, last_login_at=now)
     session.execute(statement.on_conflict_do_update(
         index_elements=[KnownAddress.user_id, KnownAddress.address],

@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from common.db import Database, utcnow
+from common.db import Database, dialect_insert, utcnow
 from common.errors import invalid
 from taskmgr.events.v1 import events_pb2
 from user_svc.models import NotificationSetting, Outbox
@@ -78,7 +77,7 @@ class NotificationSettings:
             raise invalid({name: "Unknown field." for name in unknown})
         with self._db.transaction() as session:
             # The row exists from here on, locked: two first changes at once cannot both insert.
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            insert = dialect_insert(session)
             session.execute(
                 insert(NotificationSetting)
                 .values(user_id=user_id, version=0, **DEFAULTS.values)
