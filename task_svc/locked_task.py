@@ -57,7 +57,7 @@ from task_svc.watchers import Candidate
 _SEEN = aliased(Task.__table__, name="seen")
 _WATCHER_ROLE = aliased(ProjectMember.__table__, name="watcher_role")
 _WATCHERS = (
-    select(task_labels._CommaJoined(
+    select(task_labels.CommaJoined(
         cast(Watcher.user_id, String) + ":" + case((Watcher.staff, "1"), else_="0") + ":"
         + func.coalesce(_WATCHER_ROLE.c.role, "")  # "": not a member
     ))

@@ -33,11 +33,11 @@ def carried_column(task_id: ColumnElement[int]) -> Label:
     """A column `label_ids` of the row whose id is `task_id`: its label ids as text
     ("3,7"; NULL: none), so a read brings a task's labels in its own statement, one index
     probe of task_labels' primary key per row. Read it with `parse`."""
-    ids = _CommaJoined(cast(TaskLabel.label_id, String))
+    ids = CommaJoined(cast(TaskLabel.label_id, String))
     return select(ids).where(TaskLabel.task_id == task_id).scalar_subquery().label("label_ids")
 
 
-class _CommaJoined(FunctionElement):
+class CommaJoined(FunctionElement):
     """Text values joined by commas: string_agg on PostgreSQL, group_concat on SQLite.
     The separator is SQL text, not a parameter (SQLAlchemy's aggregate_strings makes it a
     render-time one, which EXPLAIN in bench/task_list_plans.py cannot compile)."""
@@ -46,13 +46,13 @@ class _CommaJoined(FunctionElement):
     inherit_cache = True
 
 
-@compiles(_CommaJoined)
-def _group_concat(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+@compiles(CommaJoined)
+def _group_concat(element: CommaJoined, compiler: Any, **kw: Any) -> str:
     return f"group_concat({compiler.process(element.clauses, **kw)}, ',')"
 
 
-@compiles(_CommaJoined, "postgresql")
-def _string_agg(element: _CommaJoined, compiler: Any, **kw: Any) -> str:
+@compiles(CommaJoined, "postgresql")
+def _string_agg(element: CommaJoined, compiler: Any, **kw: Any) -> str:
     return f"string_agg({compiler.process(element.clauses, **kw)}, ',')"
 
 
