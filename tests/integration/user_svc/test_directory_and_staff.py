@@ -98,18 +98,23 @@ def test_list_users_pages_by_id_and_shows_other_emails_only_to_staff(client, sta
     assert client.stub.GetUser(pb.GetUserRequest(id=me.id), metadata=bearer(staff_access)).email == me.email
 
 
+def chief_auth(svc) -> list[tuple[str, str]]:  # noqa: ANN001
+    """The metadata of a staff user "chief", made as the operator command does."""
+    domain = build_domain(svc.settings)
+    try:
+        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
+    finally:
+        domain.database.dispose()
+    return bearer(svc.client.login("chief", STAFF_PASSWORD).access)
+
+
 def test_list_users_shows_others_only_verified_active_accounts_and_staff_everyone(any_db_svc):
     client = any_db_svc.client
     unverified, _ = client.register()
     verified = client.verified_user()
     deactivated = client.verified_user()
     me = client.verified_user()
-    domain = build_domain(any_db_svc.settings)
-    try:
-        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
-    finally:
-        domain.database.dispose()
-    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    staff_auth = chief_auth(any_db_svc)
     client.stub.DeactivateUser(pb.DeactivateUserRequest(id=deactivated.id), metadata=staff_auth)
     my_auth = bearer(client.login(me.username).access)
 
@@ -187,12 +192,7 @@ def test_get_and_lookup_answer_others_as_list_users_does_and_staff_everything(an
     unverified, _ = client.register()
     deactivated = client.verified_user()
     visible = client.verified_user()
-    domain = build_domain(any_db_svc.settings)
-    try:
-        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
-    finally:
-        domain.database.dispose()
-    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    staff_auth = chief_auth(any_db_svc)
     gone = client.stub.DeactivateUser(pb.DeactivateUserRequest(id=deactivated.id), metadata=staff_auth)
     assert gone.is_active is False
     my_auth = bearer(client.login(client.verified_user().username).access)
@@ -229,12 +229,7 @@ def test_deactivation_and_reactivation_are_events_whose_versions_rise(any_db_svc
     a repeat changes nothing and records nothing."""
     client = any_db_svc.client
     user = client.verified_user()
-    domain = build_domain(any_db_svc.settings)
-    try:
-        create_staff(domain, "chief", "chief@example.com", lambda: STAFF_PASSWORD)
-    finally:
-        domain.database.dispose()
-    staff_auth = bearer(client.login("chief", STAFF_PASSWORD).access)
+    staff_auth = chief_auth(any_db_svc)
     for call, request in [
         (client.stub.DeactivateUser, pb.DeactivateUserRequest(id=user.id)),
         (client.stub.DeactivateUser, pb.DeactivateUserRequest(id=user.id)),  # a no-op
