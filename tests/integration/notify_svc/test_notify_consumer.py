@@ -122,6 +122,9 @@ def test_with_smtp_down_emails_are_retried_up_to_the_delivery_limit_and_the_cons
     monkeypatch.setattr("notify_svc.consumer._MAX_WAIT_IN_PLACE", 0.2)
     settings = notify_settings(smtp_port=free_port(), notify_delivery_limit=2)  # nothing listens there
     _, dead_queue = dead_letter_names(settings.events_exchange, settings.notify_queue)
+    # The queues exist before the first poll of the dead letters' count (notify_svc's
+    # consumer declares them too, but on a busy machine after that poll: a 404).
+    declare(settings)
     server = start_notify(settings, issuer)
     relay = start_outbox_relay(producer, ProducerOutbox, settings)
     try:
