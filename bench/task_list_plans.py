@@ -205,16 +205,16 @@ def measure(database: Database, total: int) -> dict[str, float]:
         ).all())
     label_query = parse_list_query(PROBE, {"label": [slots["l1"], slots["l0"]]})
     with database.read() as session:
-        first_page, position = fetch_page(session, query, None, PAGE)
+        first_page, position = fetch_page(database, query, None, PAGE)
         assert len(first_page) == PAGE and position is not None
         for full in (project_query, label_query):  # a page, not an empty answer, at both sizes
-            assert len(fetch_page(session, full, None, PAGE)[0]) == PAGE
+            assert len(fetch_page(database, full, None, PAGE)[0]) == PAGE
         results = {
-            "first page": timed(lambda: fetch_page(session, query, None, PAGE)),
-            "next page": timed(lambda: fetch_page(session, query, position, PAGE)),
-            "staff first page": timed(lambda: fetch_page(session, staff_query, None, PAGE)),
-            "one project's first page": timed(lambda: fetch_page(session, project_query, None, PAGE)),
-            "two labels' first page": timed(lambda: fetch_page(session, label_query, None, PAGE)),
+            "first page": timed(lambda: fetch_page(database, query, None, PAGE)),
+            "next page": timed(lambda: fetch_page(database, query, position, PAGE)),
+            "staff first page": timed(lambda: fetch_page(database, staff_query, None, PAGE)),
+            "one project's first page": timed(lambda: fetch_page(database, project_query, None, PAGE)),
+            "two labels' first page": timed(lambda: fetch_page(database, label_query, None, PAGE)),
             "naive OR first page": timed(lambda: list(session.scalars(naive_or_statement(PAGE + 1)))),
         }
     statement, params = page_query(query, None, PAGE + 1)

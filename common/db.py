@@ -38,11 +38,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 from alembic import command
@@ -51,10 +51,12 @@ from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, create
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from common import id_reuse
 from common.faults import is_disconnect, is_sqlite_busy
+from common.raw_reads import RawReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -338,6 +340,7 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reader = self._reader.execution_options(**{READ_ONLY: True})
+        self._raw = RawReader(self.engine) if self.engine.dialect.name == "postgresql" else None
 
     @property
     def sessions(self) -> sessionmaker:
@@ -381,6 +384,18 @@ class Database:
         PostgreSQL spends on a primary-key select)."""
         with self._reader.connect() as connection:  # autobegins: SQLite's deferred BEGIN
             yield connection
+
+    def fetch_all(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+        """All rows of the read-only SELECT `statement` with `params`, each with its columns
+        by position and as attributes: `read_connection` for one statement, with less
+        CPU on PostgreSQL (common.raw_reads: the same pool, errors and disconnect handling,
+        without SQLAlchemy's per-execution work)."""
+        if self._raw is not None:
+            rows = self._raw.fetch_all(statement, params)
+            if rows is not None:
+                return rows
+        with self.read_connection() as connection:
+            return connection.execute(statement, params).all()
 
     def dispose(self) -> None:
         self.engine.dispose()

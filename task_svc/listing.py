@@ -37,13 +37,13 @@ more than the query (profiled with py-spy under the edge benchmark).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Row,
     Select,
     and_,
@@ -56,8 +56,8 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session
 
+from common.db import Database
 from task_svc.list_query import ListQuery, Ordering
 from task_svc.models import Label, Project, ProjectMember, Task, TaskLabel
 from task_svc.task_labels import carried_column
@@ -81,14 +81,13 @@ _LIKE_ESCAPE = "\\"
 
 
 def fetch_page(
-    session: Session | Connection, query: ListQuery, after: Position | None, size: int
-) -> tuple[list[Row], Position | None]:
-    """Up to `size` task rows after `after` (each with the columns of Task as attributes),
-    and the position to continue from (None at the end). `session` is a Session or,
-    cheaper, a Core connection (Database.read_connection)."""
-    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
-    statement, params = page_query(query, after, size + 1, dialect.name)
-    rows = session.execute(statement, params).all()  # one fetchall, not a fetchone per row
+    database: Database, query: ListQuery, after: Position | None, size: int
+) -> tuple[Sequence[Row], Position | None]:
+    """Up to `size` task rows after `after` (each with the columns of Task by position and
+    as attributes), and the position to continue from (None at the end). One statement,
+    its rows in one fetch (Database.fetch_all)."""
+    statement, params = page_query(query, after, size + 1, database.engine.dialect.name)
+    rows = database.fetch_all(statement, params)
     if len(rows) <= size:
         return rows, None
     page = rows[:size]

@@ -119,12 +119,12 @@ def _fill(message: pb.Task, task: Task | Row) -> None:
     page: enums come from dicts built once, scalars are set one by one (no keyword
     parsing) and times in place (half the CPU of building the Timestamps and looking
     the enums up by name)."""
-    if isinstance(task, Row):
-        (id_, title, description, status, priority, created_by, assigned_to, project_id,
-         version, created_at, updated_at, due_date, labels) = _of_row(task)
-    else:  # a task just written: its labels are added by the caller
+    if isinstance(task, Task):  # a task just written: its labels are added by the caller
         (id_, title, description, status, priority, created_by, assigned_to, project_id,
          version, created_at, updated_at, due_date), labels = _of_object(task), None
+    else:  # a row of a read (SQLAlchemy's Row, or a named tuple: Database.fetch_all)
+        (id_, title, description, status, priority, created_by, assigned_to, project_id,
+         version, created_at, updated_at, due_date, labels) = _of_row(task)
     message.id = id_
     message.title = title
     message.description = description

@@ -116,12 +116,12 @@ class Tasks:
     def get(self, viewer: Viewer, task_id: int) -> Row:
         """The task (a row with Task's columns) if `viewer` may see it, else NOT_FOUND.
         The hot read (GET /api/tasks/{id}/): one statement, the viewer's role in the
-        task's project joined in, on a Core connection (an ORM session and its identity
+        task's project joined in, as plain rows (Database.fetch_all: an ORM session and its identity
         map cost more CPU than PostgreSQL spends on the select)."""
         row = None
         if task_id > 0:
-            with self._db.read_connection() as connection:
-                row = connection.execute(_TASK_AND_ROLE, {"id": task_id, "viewer": viewer.user_id}).first()
+            rows = self._db.fetch_all(_TASK_AND_ROLE, {"id": task_id, "viewer": viewer.user_id})
+            row = rows[0] if rows else None
         role = Role(row.viewer_role) if row is not None and row.viewer_role is not None else None
         return check_visible(viewer, row, task_id, role)
 
@@ -132,8 +132,7 @@ class Tasks:
         token: one statement."""
         fingerprint = query.fingerprint()  # once: it copies the whole query
         after = self._page_tokens.decode(page_token, fingerprint)
-        with self._db.read_connection() as connection:  # Core rows: no ORM session on the hot path
-            page, position = fetch_page(connection, query, after, size)
+        page, position = fetch_page(self._db, query, after, size)  # rows, no ORM session
         next_token = self._page_tokens.encode(position, fingerprint) if position else ""
         return page, next_token
 

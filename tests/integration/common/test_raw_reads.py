@@ -1,0 +1,160 @@
+"""Database.fetch_all: the same rows, errors and pool on both engines, and on PostgreSQL
+without SQLAlchemy's execution (common.raw_reads), its lost connections handled as
+SQLAlchemy handles them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    create_engine,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
+
+from common.db import Database, UTCDateTime, retry_once_on_disconnect
+from common.faults import database_away, is_disconnect
+from task_svc import listing
+from task_svc.list_query import parse_list_query
+from task_svc.permissions import Viewer
+from task_svc.tasks import _TASK_AND_ROLE
+from tests.conftest import PG_ADMIN_URL
+
+
+class Shouted(TypeDecorator):
+    """A type that changes values as they are read: its statements need SQLAlchemy."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001, ANN201
+        return None if value is None else value.upper()
+
+
+metadata = MetaData()
+things = Table(
+    "things", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20)),
+    Column("loud", Shouted),
+    Column("at", UTCDateTime),
+)
+AT = dt.datetime(2026, 11, 30, 12, 0, 1, 250000, tzinfo=dt.UTC)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request, tmp_path):  # noqa: ANN001, ANN201
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path}/t.db"
+    db = Database(url, pool_size=2)
+    metadata.create_all(db.engine)
+    with db.transaction() as session:
+        session.execute(things.insert(), [
+            {"id": 1, "name": "one", "loud": "a", "at": AT},
+            {"id": 2, "name": "two", "loud": "b", "at": AT},
+        ])
+    yield db
+    db.dispose()
+
+
+def test_rows_by_position_and_by_name_with_bound_and_literal_values(database) -> None:  # noqa: ANN001
+    statement = (
+        select(things.c.id, things.c.name, things.c.at, literal_column("'x'").label("mark"))
+        .where(things.c.name != "three", things.c.id >= bindparam("first"))  # "three": bound in the statement
+        .order_by(things.c.id)
+    )
+    rows = database.fetch_all(statement, {"first": 2})
+    assert len(rows) == 1
+    assert tuple(rows[0]) == (2, "two", AT, "x")
+    assert (rows[0].id, rows[0].name, rows[0].at, rows[0].mark) == (2, "two", AT, "x")
+    assert database.fetch_all(statement, {"first": 3}) == []
+
+
+def test_a_statement_whose_values_need_sqlalchemy_gets_them_processed(database) -> None:  # noqa: ANN001
+    statement = select(things.c.loud).where(things.c.id.in_(bindparam("ids", expanding=True)))
+    rows = database.fetch_all(statement, {"ids": [1, 2]})
+    assert sorted(row.loud for row in rows) == ["A", "B"]
+
+
+@pytest.mark.postgres
+def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None:
+    database = Database(pg_url, pool_size=1)
+    try:
+        page, _params = listing.page_query(parse_list_query(Viewer(user_id=1, is_staff=False), {}), None, 21)
+        assert database._raw.runs_raw(_TASK_AND_ROLE)
+        assert database._raw.runs_raw(page)
+        assert not database._raw.runs_raw(select(things.c.loud))  # a result processor
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_the_connection_goes_back_to_the_pool_transactional(pg_url) -> None:
+    database = Database(pg_url, pool_size=1)  # one connection: the write reuses the read's
+    try:
+        metadata.create_all(database.engine)
+        assert database.fetch_all(select(func.count()).select_from(things), {})[0][0] == 0
+        with pytest.raises(RuntimeError), database.transaction() as session:
+            session.execute(things.insert(), {"id": 7, "name": "seven"})
+            raise RuntimeError("rolled back")
+        assert database.fetch_all(select(func.count()).select_from(things), {})[0][0] == 0
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_is_a_disconnect_and_the_unit_of_work_runs_again(pg_url) -> None:
+    database = Database(pg_url, pool_size=2)
+    statement = select(literal_column("pg_backend_pid()").label("pid"))
+    try:
+        first = database.fetch_all(statement, {})[0].pid
+        _end_every_connection_to(pg_url)  # what a restart does to the pooled connections
+
+        with pytest.raises(sa_exc.DBAPIError) as caught:
+            database.fetch_all(statement, {})
+        assert is_disconnect(caught.value) and database_away(caught.value)
+
+        runs = []
+        def work() -> int:  # noqa: E306
+            runs.append(1)
+            return database.fetch_all(statement, {})[0].pid
+        first = database.fetch_all(statement, {})[0].pid  # a new pooled connection
+        _end_every_connection_to(pg_url)
+        assert retry_once_on_disconnect(work) != first
+        assert len(runs) == 2  # the stale connection once, then a fresh one
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgres
+def test_a_bad_statement_is_an_error_not_a_disconnect(pg_url) -> None:
+    database = Database(pg_url, pool_size=1)
+    try:
+        missing = Table("no_such_table", MetaData(), Column("id", Integer))
+        with pytest.raises(sa_exc.ProgrammingError) as caught:
+            database.fetch_all(select(missing.c.id), {})
+        assert not is_disconnect(caught.value) and not database_away(caught.value)
+        assert database.fetch_all(select(literal_column("1").label("one")), {})[0].one == 1
+    finally:
+        database.dispose()
+
+
+def _end_every_connection_to(url: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": make_url(url).database},
+        )
+    admin.dispose()
