@@ -12,6 +12,7 @@ import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2, message_factory
@@ -62,33 +63,35 @@ class Route:
     request_class: type[Message] = field(repr=False)
     response_class: type[Message] = field(repr=False)
 
-    @property
+    # Each is read on every request and costs a descriptor walk or an f-string: computed
+    # once per route (cached_property writes the instance's __dict__, frozen or not).
+    @cached_property
     def endpoint(self) -> str:
         return f"{self.method.full_name}:{self.verb}:{self.template}"
 
-    @property
+    @cached_property
     def grpc_path(self) -> str:
         return f"/{self.service.full_name}/{self.method.name}"
 
-    @property
+    @cached_property
     def flask_rules(self) -> tuple[str, str]:
         """The rule with and without the trailing slash: the contract accepts both."""
         rule = _VARIABLE.sub(_flask_variable, self.template).rstrip("/")
         return rule + "/", rule
 
-    @property
+    @cached_property
     def public(self) -> bool:
         return is_public(self.method)
 
-    @property
+    @cached_property
     def rate_limit(self) -> str:
         return options.rate_limit(self.method)
 
-    @property
+    @cached_property
     def returns_empty(self) -> bool:
         return self.method.output_type.full_name == "google.protobuf.Empty"
 
-    @property
+    @cached_property
     def success_status(self) -> int:
         return options.success_status(self.method) or (204 if self.returns_empty else 200)
 
