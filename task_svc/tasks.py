@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from common.db import Database, utcnow
 from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
-from common.paging import PageTokens
+from common.paging import PageTokens, query_key
 from common.preconditions import NONE, Preconditions
 from task_svc import events, idempotency, locked_task, task_labels
 from task_svc.assignees import UserDirectory
@@ -130,7 +130,7 @@ class Tasks:
     ) -> tuple[list[Row], str]:
         """A page of task rows (with `label_ids`: task_labels.parse) and the next page's
         token: one statement."""
-        fingerprint = query.fingerprint()  # once: it copies the whole query
+        fingerprint = query_key(query.fingerprint())  # once, for the decode and the encode
         after = self._page_tokens.decode(page_token, fingerprint)
         page, position = fetch_page(self._db, query, after, size)  # rows, no ORM session
         next_token = self._page_tokens.encode(position, fingerprint) if position else ""

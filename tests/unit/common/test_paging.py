@@ -1,7 +1,7 @@
 import pytest
 
 from common.errors import InvalidArgument
-from common.paging import MAX_PAGE_SIZE, PageTokens, page_size
+from common.paging import MAX_PAGE_SIZE, PageTokens, page_size, query_key
 
 
 def test_page_size_defaults_clamps_and_refuses_negative():
@@ -48,3 +48,12 @@ def test_token_from_another_query_or_key_is_refused():
         PageTokens(b"k" * 32).decode(token, {"status": "pending"})
     with pytest.raises(InvalidArgument):
         PageTokens(b"other-key").decode(token, {"status": "done"})
+
+
+def test_a_query_key_gives_and_takes_the_same_tokens_as_its_query():
+    tokens, query = PageTokens(b"k" * 32), {"status": "done", "viewer": {"user_id": 1}}
+    key = query_key(query)
+    assert tokens.encode([1, 2], key) == tokens.encode([1, 2], query)
+    assert tokens.decode(tokens.encode([1, 2], query), key) == [1, 2]
+    with pytest.raises(InvalidArgument):
+        tokens.decode(tokens.encode([1, 2], key), {"status": "pending"})
