@@ -92,3 +92,27 @@ def test_while_the_transport_is_away_commits_succeed_and_nothing_is_lost(databas
         assert transport.delivered == [event.id for event in recorded]
     finally:
         relay.stop()
+
+
+def test_commits_within_the_linger_share_one_batch(database):
+    transport = RecordingTransport()
+    relay = relay_for(database, transport, linger=1.0)
+    try:
+        recorded = record(database, [user_registered(i) for i in range(5)])  # five commits
+        wait_for(lambda: len(transport.delivered) == 5)
+        assert transport.calls == 1  # the first commit woke it; the other four joined its batch
+        assert transport.delivered == [event.id for event in recorded]
+    finally:
+        relay.stop()
+
+
+def test_without_a_linger_each_wake_up_relays_at_once(database):
+    transport = RecordingTransport()
+    relay = relay_for(database, transport, linger=0)
+    try:
+        for number in range(3):
+            record(database, [user_registered(number)])
+            wait_for(lambda: len(transport.delivered) == number + 1)
+        assert transport.calls == 3
+    finally:
+        relay.stop()
