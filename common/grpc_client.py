@@ -73,22 +73,30 @@ def service_config() -> str:
 KEEPALIVE_TIME_MS = 30_000
 
 
+def channel_options() -> list[tuple[str, object]]:
+    """The options of every outgoing channel, sync or aio."""
+    return [
+        ("grpc.service_config", service_config()),
+        ("grpc.enable_retries", 1),
+        # A backend that comes back (a restart, a deploy) is found within a second or
+        # two; gRPC's default backoff would wait up to two minutes.
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ]
+
+
 def make_channel(address: str) -> grpc.Channel:
     """A channel for `address` ("host:port"; "dns:///name:port" balances over replicas)."""
-    return grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.service_config", service_config()),
-            ("grpc.enable_retries", 1),
-            # A backend that comes back (a restart, a deploy) is found within a second or
-            # two; gRPC's default backoff would wait up to two minutes.
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 2_000),
-            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-        ],
-    )
+    return grpc.insecure_channel(address, options=channel_options())
+
+
+def make_aio_channel(address: str) -> grpc.aio.Channel:
+    """`make_channel`'s asyncio twin (same service config, retries and keepalive). Call it
+    on the running event loop that will use it: an aio channel belongs to one loop."""
+    return grpc.aio.insecure_channel(address, options=channel_options())
 
 
 def forwarded_metadata() -> list[tuple[str, str]]:

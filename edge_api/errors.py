@@ -116,9 +116,12 @@ def _title(status: int) -> str:
 
 
 def from_rpc_error(error: grpc.RpcError) -> Response:
-    code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    # A failed call of a sync stub is a grpc.Call; an aio stub's is an AioRpcError, which
+    # is no grpc.Call but answers the same methods (code, details, trailing_metadata).
+    is_call = isinstance(error, (grpc.Call, grpc.aio.AioRpcError))
+    code = error.code() if is_call else grpc.StatusCode.UNKNOWN
     status = GRPC_TO_HTTP.get(code, 500)
-    details = read_details(rpc_status.from_call(error) if isinstance(error, grpc.Call) else None)
+    details = read_details(rpc_status.from_call(error) if is_call else None)
     reason, field_errors, headers = details.reason or None, _relative_to_body(details.fields), {}
     if details.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(details.retry_after)))
