@@ -56,7 +56,7 @@ from sqlalchemy.types import TypeDecorator
 
 from common import id_reuse
 from common.faults import is_disconnect, is_sqlite_busy
-from common.raw_reads import RawReader
+from common.raw_sql import RawSQL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -254,8 +254,9 @@ class _Pipeline:
     and this sends BEGIN and COMMIT as statements in the pipeline, the COMMIT with the one
     Sync that leaves pipeline mode."""
 
-    def __init__(self, driver) -> None:  # noqa: ANN001 (a psycopg.Connection)
+    def __init__(self, driver, raw: RawSQL | None = None) -> None:  # noqa: ANN001 (a psycopg.Connection)
         self.driver = driver
+        self.raw = raw
         driver.autocommit = True  # idle and not yet pipelined: no round trip
         self._mode = driver.pipeline()
         self.pipeline = self._mode.__enter__()
@@ -311,6 +312,20 @@ def _pipelining(engine: Engine) -> None:
     event.listen(engine, "after_cursor_execute", _answer_unless_unread)
 
 
+def execute_unread(session: Session, statement: Executable, params: Mapping[str, Any]) -> None:
+    """Runs the INSERT, UPDATE or DELETE `statement` (built with RESULT_UNREAD) with `params`
+    in `session`'s transaction. In a pipelined transaction on PostgreSQL it is queued on
+    psycopg's pipeline without SQLAlchemy's execution (common.raw_sql); its error, such
+    as an IntegrityError, comes from the next statement whose result is read or from
+    the COMMIT, as SQLAlchemy's. Elsewhere SQLAlchemy runs it."""
+    connection = session.connection()
+    pooled = connection.connection
+    state = pooled.info.get(_PIPELINE)
+    pipelined = state is not None and state.raw is not None and state.driver is pooled.driver_connection
+    if not (pipelined and state.raw.queue_write(connection, statement, params)):
+        connection.execute(statement, params)
+
+
 def _info(dbapi_connection) -> dict:  # noqa: ANN001
     try:
         return dbapi_connection.info
@@ -340,7 +355,7 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reader = self._reader.execution_options(**{READ_ONLY: True})
-        self._raw = RawReader(self.engine) if self.engine.dialect.name == "postgresql" else None
+        self._raw = RawSQL(self.engine) if self.engine.dialect.name == "postgresql" else None
 
     @property
     def sessions(self) -> sessionmaker:
@@ -366,7 +381,7 @@ class Database:
         with self._sessions(bind=self._writer) as session, session.begin():
             if pipelined and self.engine.dialect.name == "postgresql":
                 pooled = session.connection().connection
-                pooled.info[_PIPELINE] = _Pipeline(pooled.driver_connection)
+                pooled.info[_PIPELINE] = _Pipeline(pooled.driver_connection, self._raw)
             yield session
 
     @contextmanager
@@ -388,7 +403,7 @@ class Database:
     def fetch_all(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
         """All rows of the read-only SELECT `statement` with `params`, each with its columns
         by position and as attributes: `read_connection` for one statement, with less
-        CPU on PostgreSQL (common.raw_reads: the same pool, errors and disconnect handling,
+        CPU on PostgreSQL (common.raw_sql: the same pool, errors and disconnect handling,
         without SQLAlchemy's per-execution work)."""
         if self._raw is not None:
             rows = self._raw.fetch_all(statement, params)

@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Insert, LargeBinary, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from common.db import RESULT_UNREAD, BigIntPK, UTCDateTime, utcnow
+from common.db import RESULT_UNREAD, BigIntPK, UTCDateTime, execute_unread, utcnow
 from common.events import build_event
 from common.id_reuse import NEVER_REUSE_IDS
 from taskmgr.events.v1 import events_pb2
@@ -43,8 +43,8 @@ class OutboxMixin:
         One INSERT, whose result is not read (pipelined: common.db), and no ORM object:
         the unit of work of one row cost more CPU than the rest of a task's create."""
         event = build_event(source=source, event_type=event_type, subject=subject, payload=payload)
-        session.connection().execute(
-            _insert(cls),
+        execute_unread(
+            session, _insert(cls),
             {"event_id": event.id, "event_type": event.type, "payload": event.SerializeToString(),
              "created_at": utcnow()},
         )

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from common.db import RESULT_UNREAD, utcnow
+from common.db import RESULT_UNREAD, execute_unread, utcnow
 from task_svc.fields import PRIORITY_NAMES, UPDATABLE
 from task_svc.models import Activity, Task
 
@@ -54,7 +54,7 @@ def record(
     old: Any = None, new: Any = None, comment_id: int | None = None,
 ) -> None:
     """Writes one entry: an INSERT whose result is not read (pipelined: common.db)."""
-    session.connection().execute(_RECORD, {
+    execute_unread(session, _RECORD, {
         "task_id": task_id, "actor": actor, "kind": kind.value, "field": field,
         "old_value": as_text(field or "", old), "new_value": as_text(field or "", new),
         "comment_id": comment_id, "created_at": utcnow(),

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from common.db import RESULT_UNREAD, utcnow
+from common.db import RESULT_UNREAD, execute_unread, utcnow
 from task_svc.memberships import Role
 from task_svc.models import ProjectMember, Task, Watcher
 from task_svc.permissions import Owned, Viewer, can_see
@@ -92,9 +92,8 @@ def watch(session: Session, task_id: int, user_id: int, *, staff: bool = False) 
     """`user_id` watches the task (already watching: nothing changes). One statement
     that a concurrent watch of the same pair cannot make fail, and whose result is not
     read (pipelined: common.db)."""
-    connection = session.connection()
-    connection.execute(
-        _WATCH[connection.dialect.name],
+    execute_unread(
+        session, _WATCH[session.get_bind().dialect.name],
         {"task_id": task_id, "user_id": user_id, "staff": staff, "created_at": utcnow()},
     )
 

@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from task_svc import activity as activity_log
 from task_svc.models import Activity, Comment, Outbox, Task
 from taskmgr.api.v1.preconditions_pb2 import VersionMatch
 from taskmgr.events.v1 import events_pb2
@@ -303,25 +304,26 @@ def test_a_removed_member_unassigned_is_in_the_activity_and_told(
 
 
 class _FailAfterActivityInsert:
-    """Fails the statement right after an activity row was inserted (the change's
-    transaction then rolls back): a crash between the activity and the commit."""
+    """Fails right after an activity row was written in the change's transaction (which
+    then rolls back): a crash between the activity and the commit."""
 
-    def __init__(self) -> None:
+    def __init__(self, write) -> None:  # noqa: ANN001 (task_svc.activity's execute_unread)
+        self.write = write
         self.armed = False
         self.fired = 0
 
-    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
-        if self.armed and statement.lstrip().upper().startswith("INSERT INTO TASK_ACTIVITY"):
+    def __call__(self, session, statement, params) -> None:  # noqa: ANN001
+        self.write(session, statement, params)
+        if self.armed:
             self.fired += 1
             raise RuntimeError("forced failure after the activity insert")
 
 
 @pytest.fixture
-def fail_after_activity() -> Iterator[_FailAfterActivityInsert]:
-    hook = _FailAfterActivityInsert()
-    event.listen(Engine, "after_cursor_execute", hook)
+def fail_after_activity(monkeypatch) -> Iterator[_FailAfterActivityInsert]:  # noqa: ANN001
+    hook = _FailAfterActivityInsert(activity_log.execute_unread)
+    monkeypatch.setattr(activity_log, "execute_unread", hook)
     yield hook
-    event.remove(Engine, "after_cursor_execute", hook)
 
 
 def _counts(database, task_id: int) -> tuple[int, int, int, str]:  # noqa: ANN001

@@ -1,5 +1,5 @@
 """Database.fetch_all: the same rows, errors and pool on both engines, and on PostgreSQL
-without SQLAlchemy's execution (common.raw_reads), its lost connections handled as
+without SQLAlchemy's execution (common.raw_sql), its lost connections handled as
 SQLAlchemy handles them."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import (
+    Boolean,
     Column,
     Integer,
     MetaData,
@@ -24,10 +25,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 
-from common.db import Database, UTCDateTime, retry_once_on_disconnect
+from common import outbox
+from common.db import (
+    RESULT_UNREAD,
+    Database,
+    UTCDateTime,
+    execute_unread,
+    retry_once_on_disconnect,
+)
 from common.faults import database_away, is_disconnect
-from task_svc import listing
+from task_svc import activity, listing, watchers
 from task_svc.list_query import parse_list_query
+from task_svc.models import Outbox
 from task_svc.permissions import Viewer
 from task_svc.tasks import _TASK_AND_ROLE
 from tests.conftest import PG_ADMIN_URL
@@ -50,6 +59,7 @@ things = Table(
     Column("name", String(20)),
     Column("loud", Shouted),
     Column("at", UTCDateTime),
+    Column("flag", Boolean, default=False),  # a default computed in Python
 )
 AT = dt.datetime(2026, 11, 30, 12, 0, 1, 250000, tzinfo=dt.UTC)
 
@@ -87,6 +97,42 @@ def test_a_statement_whose_values_need_sqlalchemy_gets_them_processed(database) 
     assert sorted(row.loud for row in rows) == ["A", "B"]
 
 
+INSERT = things.insert().inline().execution_options(**{RESULT_UNREAD: True})
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_writes_whose_result_is_unread_are_committed_with_their_values_processed(
+    database, pipelined  # noqa: ANN001
+) -> None:
+    elsewhere = dt.timezone(dt.timedelta(hours=5))
+    with database.transaction(pipelined=pipelined) as session:
+        three = {"id": 3, "name": "three", "at": AT.astimezone(elsewhere), "flag": True}
+        execute_unread(session, INSERT, three)
+        execute_unread(session, INSERT, {"id": 4, "name": "four"})  # flag: its Python default
+        rename = things.update().where(things.c.id == bindparam("key")).values(name=bindparam("new_name"))
+        rename = rename.execution_options(**{RESULT_UNREAD: True})
+        execute_unread(session, rename, {"key": 1, "new_name": "uno"})
+    columns = (things.c.id, things.c.name, things.c.at, things.c.flag)
+    rows = database.fetch_all(select(*columns).order_by(things.c.id), {})
+    assert [tuple(row) for row in rows] == [
+        (1, "uno", AT, False), (2, "two", AT, False), (3, "three", AT, True), (4, "four", None, False),
+    ]
+    assert rows[2].at.utcoffset() == dt.timedelta(0)  # stored as UTC (UTCDateTime's bind processor)
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_queued_write_that_breaks_a_constraint_fails_the_transaction_as_sqlalchemy_would(
+    database, pipelined  # noqa: ANN001
+) -> None:
+    with pytest.raises(sa_exc.IntegrityError), database.transaction(pipelined=pipelined) as session:
+        execute_unread(session, INSERT, {"id": 5, "name": "five"})
+        execute_unread(session, INSERT, {"id": 1, "name": "one again"})  # the primary key is taken
+    assert [row.id for row in database.fetch_all(select(things.c.id).order_by(things.c.id), {})] == [1, 2]
+    with database.transaction(pipelined=pipelined) as session:  # the pooled connection still works
+        execute_unread(session, INSERT, {"id": 5, "name": "five"})
+    assert len(database.fetch_all(select(things.c.id), {})) == 3
+
+
 @pytest.mark.postgres
 def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None:
     database = Database(pg_url, pool_size=1)
@@ -95,6 +141,17 @@ def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None
         assert database._raw.runs_raw(_TASK_AND_ROLE)
         assert database._raw.runs_raw(page)
         assert not database._raw.runs_raw(select(things.c.loud))  # a result processor
+        assert database._raw.runs_raw(INSERT, {"id": 1, "name": "x", "flag": True})
+        assert not database._raw.runs_raw(INSERT, {"id": 1, "name": "x"})  # flag's Python default
+        now = {"created_at": AT}
+        watch = {"task_id": 1, "user_id": 1, "staff": False, **now}
+        assert database._raw.runs_raw(watchers._WATCH["postgresql"], watch)
+        assert database._raw.runs_raw(activity._RECORD, {
+            "task_id": 1, "actor": 1, "kind": "x", "field": None, "old_value": "", "new_value": "",
+            "comment_id": None, **now,
+        })
+        event = {"event_id": "e", "event_type": "t", "payload": b"", **now}
+        assert database._raw.runs_raw(outbox._insert(Outbox), event)
     finally:
         database.dispose()
 
