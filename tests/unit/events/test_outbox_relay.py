@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -94,15 +95,16 @@ def test_while_the_transport_is_away_commits_succeed_and_nothing_is_lost(databas
         relay.stop()
 
 
-def test_commits_within_the_linger_share_one_batch(database):
+def test_a_commit_after_a_quiet_moment_is_relayed_at_once_and_the_next_ones_share_a_batch(database):
     transport = RecordingTransport()
-    relay = relay_for(database, transport, linger=1.0)
+    relay = relay_for(database, transport, linger=0.5)
     try:
-        first = record(database, [user_registered(0)])  # (the relay may be starting: its own batch)
-        wait_for(lambda: transport.calls == 1)
+        time.sleep(0.6)  # quiet since the relay's first (empty) batch
+        first = record(database, [user_registered(0)])
+        wait_for(lambda: transport.calls == 1, timeout=0.4)  # at once, not a linger later
         recorded = record(database, [user_registered(i) for i in range(1, 6)])  # five commits
         wait_for(lambda: len(transport.delivered) == 6)
-        assert transport.calls == 2  # the first commit woke it; the other four joined its batch
+        assert transport.calls == 2  # one batch, a linger after the first one
         assert transport.delivered == [event.id for event in first + recorded]
     finally:
         relay.stop()
