@@ -8,6 +8,7 @@ from collections.abc import Callable
 from prometheus_client.registry import Collector
 
 from common.grpc_server import GrpcServer, serve_in_processes
+from common.heap import freeze_startup_objects
 from common.logging import configure_logging
 from common.metrics import start_metrics_server
 from common.settings import Settings, load_settings
@@ -33,6 +34,7 @@ def run_service(
 
     def serve(port: int) -> None:
         server = build(settings, port).start()
+        freeze_startup_objects()
         log.info("%s serving", name, extra={"port": server.port, "host": settings.grpc_host})
         server.serve_until_signalled(
             settings.grpc_shutdown_grace_seconds, settings.grpc_shutdown_drain_seconds
