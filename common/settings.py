@@ -160,9 +160,8 @@ class Settings(BaseSettings):
     edge_metrics_host: str = "127.0.0.1"
     edge_metrics_port: int = Field(9464, ge=1, le=65535)
     edge_grpc_deadline: float = Field(5.0, gt=0)
-    # granian (edge_api.server): worker processes x Python threads per worker.
+    # granian (edge_api.server): worker processes, each running the app on its event loop.
     edge_workers: int = Field(2, ge=1, alias="WEB_CONCURRENCY")
-    edge_threads: int = Field(8, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []
     ratelimit_storage_uri: str = "memory://"
     # Per-client limits of public RPCs, raised or lowered by method (JSON object, e.g.

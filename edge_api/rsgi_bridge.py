@@ -1,13 +1,34 @@
-"""The Flask (WSGI) app served over granian's RSGI interface, its body read before a thread runs it.
+"""The Flask (WSGI) app served over granian's RSGI interface, on the worker's event loop.
 
 Under granian's WSGI interface a request's head is read in Rust, but its body is read
 by the Python thread running the request, as the app asks for it: a client that sends
 its body slowly held a thread for as long as it liked, and about 16 such clients froze
 the edge as slow headers did under gunicorn. Here the body is read on the worker's
-event loop, where waiting costs no thread, within BODY_READ_TIMEOUT seconds (else 408)
+event loop, where waiting costs nothing, within BODY_READ_TIMEOUT seconds (else 408)
 and up to the app's limit plus one chunk (the app answers 413 past its limit, as for any
-body; a Content-Length over it is not read at all); only then does a thread run the WSGI
-app, with the body in memory.
+body; a Content-Length over it is not read at all); only then does the WSGI app run,
+with the body in memory.
+
+The app runs on the loop's own thread, in a greenlet per request (edge_api.greenlets):
+when it makes its gRPC call (edge_api.backends), the greenlet waits and the loop runs
+other requests until the answer is in. Requests interleave only there, never in the
+middle of Python code, so the app needs no more thread safety than it had. This
+replaced a pool of WSGI threads fed through a queue, each answer handed back to the
+loop with call_soon_threadsafe: those hand-offs, the sync gRPC client's waiting and the
+threads' GIL contention were about a third of an edge worker's CPU (py-spy under
+bench/perf_vs_floor.py). Measured side by side on the same services (one worker, wrk
+-c16, rounds alternated), the greenlets took 10-24% less edge CPU per task list and
+6-18% less per task, and served 15-35% more requests per second; p99 came out higher in
+most rounds, nearly all of it in the await of the gRPC answer (bench/README.md). The catch:
+nothing the app does may block the loop for long without awaiting. The gRPC calls and
+/readyz's health checks await; the rare sync calls left (a JWKS fetch from user_svc when
+a token names a key not seen yet, a shared rate-limit store such as redis://) hold the
+loop, and with it the worker, while they last.
+
+There is no limit on the requests a worker runs at once but granian's own
+(backpressure, per worker): a request waiting for a backend costs a suspended greenlet,
+not a thread. (Capping them at 8 or 12 with an asyncio.Semaphore, as the thread pool
+did, cost CPU and gave no clearly better p99 in the same measurements.)
 
 The environ is what PEP 3333 asks and granian's WSGI interface gave: the path decoded
 (UTF-8 bytes as latin-1 code points), headers as HTTP_*, repeated ones joined by ", ".
@@ -16,18 +37,17 @@ The environ is what PEP 3333 asks and granian's WSGI interface gave: the path de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
-import queue
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from granian.rsgi import ProtocolClosed
+
+from edge_api import greenlets
 
 log = logging.getLogger(__name__)
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -35,21 +55,20 @@ BODY_READ_TIMEOUT = 10.0  # seconds for a whole body, as the server allows for a
 
 
 class RSGIBridge:
-    """An RSGI application (granian calls `__rsgi__` per request) running `wsgi_app` on
-    `threads` threads. `max_body_bytes`: the app's limit; more is not read."""
+    """An RSGI application (granian calls `__rsgi__` per request) running `wsgi_app` in a
+    greenlet per request on the worker's loop. `max_body_bytes`: the app's limit; more is
+    not read."""
 
-    def __init__(self, wsgi_app: WSGIApp, *, threads: int, max_body_bytes: int) -> None:
+    def __init__(self, wsgi_app: WSGIApp, *, max_body_bytes: int) -> None:
         self.wsgi_app = wsgi_app
         self.max_body_bytes = max_body_bytes
-        self._threads = threads
-        self._jobs: queue.SimpleQueue[tuple[dict[str, Any], asyncio.Future] | None] = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
         self._base_environ = {
             "SCRIPT_NAME": "",
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_SOFTWARE": "granian",
             "wsgi.version": (1, 0),
             "wsgi.errors": sys.stderr,
+            # Requests interleave (at their gRPC calls), as they would on threads.
             "wsgi.multithread": True,
             "wsgi.multiprocess": True,
             "wsgi.run_once": False,
@@ -57,17 +76,11 @@ class RSGIBridge:
         }
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        for number in range(self._threads):
-            worker = threading.Thread(target=self._work, name=f"wsgi-{number}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        """Nothing to start: the app runs on `loop` itself, its channels made there on
+        first use (edge_api.backends)."""
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        for _ in self._workers:
-            self._jobs.put(None)
-        for worker in self._workers:
-            worker.join()
+        """Nothing to stop: granian lets the requests in flight finish before this."""
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         if scope.proto != "http":
@@ -86,24 +99,15 @@ class RSGIBridge:
             except ProtocolClosed:
                 return  # the client went away: nobody to answer
         environ["wsgi.input"] = io.BytesIO(body)
-        answered = self._loop.create_future()
-        self._jobs.put((environ, answered))
-        protocol.response_bytes(*await answered)
+        protocol.response_bytes(*await greenlets.run(self._answer, environ))
 
-    def _work(self) -> None:
-        """One thread: runs the requests handed over, each answer handed back to the loop
-        with a single wake-up. (run_in_executor's concurrent Future, its chaining onto an
-        asyncio Future and the pool's locks were a fifth of the edge's CPU: py-spy under
-        bench/perf_vs_floor.py.)"""
-        while (job := self._jobs.get()) is not None:
-            environ, answered = job
-            try:
-                answer = self._call(environ)
-            except Exception:  # Flask answers its own errors: this is a broken app or bridge
-                log.exception("the WSGI app failed outside its error handlers")
-                answer = _problem(500, "Internal Server Error", "The server could not complete the request.")
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits for it
-                self._loop.call_soon_threadsafe(_settle, answered, answer)
+    def _answer(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The app's answer to one request (run in its greenlet)."""
+        try:
+            return self._call(environ)
+        except Exception:  # Flask answers its own errors: this is a broken app or bridge
+            log.exception("the WSGI app failed outside its error handlers")
+            return _problem(500, "Internal Server Error", "The server could not complete the request.")
 
     def _has_body_to_read(self, environ: dict[str, Any]) -> bool:
         if "HTTP_TRANSFER_ENCODING" in environ:
@@ -155,11 +159,6 @@ class RSGIBridge:
             if close is not None:
                 close()
         return answer[0], answer[1], payload
-
-
-def _settle(answered: asyncio.Future, answer: tuple[int, list[tuple[str, str]], bytes]) -> None:
-    if not answered.done():  # not cancelled meanwhile (the worker stopping)
-        answered.set_result(answer)
 
 
 def _problem(

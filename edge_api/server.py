@@ -1,12 +1,16 @@
 """The edge's HTTP server: granian (Rust, hyper), the Flask app behind edge_api.rsgi_bridge.
 
-Chosen by measurement (bench/edge_wsgi.py, bench/README.md). A slow client must hold no
-Python thread: granian reads each request's head in Rust, and the bridge reads its body
-on the worker's event loop, so a Python thread runs only a request that has fully
+Chosen by measurement (bench/edge_wsgi.py, bench/README.md). A slow client must hold
+nothing but its connection: granian reads each request's head in Rust, and the bridge
+reads its body on the worker's event loop, so the app runs only a request that has fully
 arrived. Under gunicorn gthread about 16 clients sending their headers slowly held every
 thread and froze the edge, /healthz included; under granian's own WSGI interface 16
 clients sending their bodies slowly did the same. Now 200 of either change nothing
 (tests/system/test_slow_clients.py).
+
+Each worker runs the app on its event loop (uvloop), in a greenlet per request that
+waits there while its gRPC call is in flight: no pool of WSGI threads, no hand-off
+between threads (edge_api.rsgi_bridge says how and why).
 
 Limits: the server's are set above the app's, so the app answers nearly every oversized
 request itself, as problem+json (edge_api.request_head): a request head up to
@@ -58,7 +62,7 @@ def worker_app() -> RSGIBridge:
     settings = load_settings()
     configure_logging("edge_api", settings.log_level)
     app = create_app(settings)
-    return RSGIBridge(app, threads=settings.edge_threads, max_body_bytes=settings.max_body_bytes)
+    return RSGIBridge(app, max_body_bytes=settings.max_body_bytes)
 
 
 class DrainingServer(Server):
@@ -79,8 +83,8 @@ class DrainingServer(Server):
 
 
 def build_server(settings: Settings) -> Server:
-    """A granian server for the edge: EDGE_HOST:EDGE_PORT, WEB_CONCURRENCY worker processes
-    with EDGE_THREADS Python threads each (the bridge's), no access log (the app writes
+    """A granian server for the edge: EDGE_HOST:EDGE_PORT, WEB_CONCURRENCY worker processes,
+    each running the app on its event loop (the bridge's), no access log (the app writes
     its own)."""
     return DrainingServer(
         "edge_api.server:worker_app",
@@ -88,7 +92,7 @@ def build_server(settings: Settings) -> Server:
         address=settings.edge_host,
         port=settings.edge_port,
         interface=Interfaces.RSGI,
-        loop=Loops.uvloop,  # the bridge's event loop: measured cheaper than asyncio's own
+        loop=Loops.uvloop,  # the bridge's event loop, the app's too: measured cheaper than asyncio's own
         factory=True,
         workers=settings.edge_workers,
         websockets=False,

@@ -39,7 +39,6 @@ def edge(tmp_path: Path) -> Iterator[dict[str, str]]:
         EDGE_PORT=ports["public"],
         EDGE_METRICS_PORT=ports["metrics"],
         WEB_CONCURRENCY=str(WORKERS),
-        EDGE_THREADS="2",
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         USER_SVC_ADDR=dead,
         TASK_SVC_ADDR=dead,

@@ -1,4 +1,5 @@
-"""edge_api.rsgi_bridge: the WSGI environ it builds, the body it reads first, its 408."""
+"""edge_api.rsgi_bridge: the WSGI environ it builds, the body it reads first, its 408, and
+requests run on the loop side by side, each in its own context."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from flask import Flask, g, request
 
-from edge_api import rsgi_bridge
+from common.context import request_id_var
+from edge_api import greenlets, rsgi_bridge
 from edge_api.rsgi_bridge import RSGIBridge
 
 
@@ -62,7 +65,7 @@ def serve(scope: Scope, protocol: Protocol, *, limit: int = 1024) -> dict[str, A
         start_response("201 Created", [("Content-Type", "text/plain"), ("X-One", "1")])
         return [b"made", b" it"]
 
-    bridge = RSGIBridge(app, threads=2, max_body_bytes=limit)
+    bridge = RSGIBridge(app, max_body_bytes=limit)
 
     async def run() -> None:
         bridge.__rsgi_init__(asyncio.get_running_loop())
@@ -148,7 +151,7 @@ def test_an_app_that_raises_is_a_500_problem() -> None:
     def broken(environ, start_response):
         raise RuntimeError("boom")
 
-    bridge = RSGIBridge(broken, threads=1, max_body_bytes=10)
+    bridge = RSGIBridge(broken, max_body_bytes=10)
     protocol = Protocol([])
 
     async def run() -> None:
@@ -167,3 +170,73 @@ def test_other_protocols_are_not_served(proto: str) -> None:
     scope.proto = proto
     protocol = Protocol([])
     assert serve(scope, protocol) == {} and protocol.answer is None
+
+
+def test_requests_interleave_at_their_awaits_each_in_its_own_context() -> None:
+    """Ten requests at once: each waits (as for its gRPC call) while the others run, and
+    each still sees its own Flask request, `g` and context variables afterwards."""
+    app = Flask(__name__)
+    running: list[str] = []
+    most = 0
+
+    @app.get("/echo/<name>")
+    def echo(name: str):
+        nonlocal most
+        g.name = name
+        request_id_var.set(f"id-{name}")
+        running.append(name)
+        most = max(most, len(running))
+        # The later requests wait less: they finish first, in the reverse order.
+        greenlets.await_only(asyncio.sleep(0.01 * (10 - int(name))))
+        running.remove(name)
+        return {"path": request.path, "arg": request.args["n"], "g": g.name, "id": request_id_var.get()}
+
+    bridge = RSGIBridge(app, max_body_bytes=100)
+    protocols = [Protocol([]) for _ in range(10)]
+
+    async def run() -> None:
+        bridge.__rsgi_init__(asyncio.get_running_loop())
+        request_id_var.set("the loop's")
+        await asyncio.gather(
+            *(bridge.__rsgi__(Scope("GET", f"/echo/{n}", f"n={n}"), p) for n, p in enumerate(protocols))
+        )
+        assert request_id_var.get() == "the loop's"  # nothing leaked into the loop's context
+
+    asyncio.run(run())
+    assert most == 10  # all ten were in the app at once, on one thread
+    for n, protocol in enumerate(protocols):
+        status, _, body = protocol.answer
+        assert status == 200
+        assert json.loads(body) == {"path": f"/echo/{n}", "arg": str(n), "g": str(n), "id": f"id-{n}"}
+
+
+def test_a_request_that_never_awaits_is_answered() -> None:
+    protocol = Protocol([])
+    serve(Scope("GET", "/"), protocol)
+    assert protocol.answer[0] == 201
+
+
+def test_a_failure_in_the_awaited_call_reaches_the_app_handlers() -> None:
+    app = Flask(__name__)
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise LookupError("the backend said no")
+
+    @app.get("/")
+    def view():
+        greenlets.await_only(fails())
+
+    @app.errorhandler(LookupError)
+    def handled(error: LookupError):
+        return {"handled": str(error)}, 409
+
+    bridge = RSGIBridge(app, max_body_bytes=100)
+    protocol = Protocol([])
+
+    async def run() -> None:
+        bridge.__rsgi_init__(asyncio.get_running_loop())
+        await bridge.__rsgi__(Scope("GET", "/"), protocol)
+
+    asyncio.run(run())
+    assert protocol.answer[0] == 409 and json.loads(protocol.answer[2]) == {"handled": "the backend said no"}
