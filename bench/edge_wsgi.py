@@ -3,7 +3,8 @@
     .venv/bin/python bench/edge_wsgi.py [--seconds 10]
 
 Starts the services once (as bench/edge_load.py does), then for each server in turn:
-starts the edge (2 workers x 8 threads, from WEB_CONCURRENCY / EDGE_THREADS), runs the
+starts the edge (2 workers from WEB_CONCURRENCY; 8 threads each under gunicorn and
+granian-wsgi, from EDGE_THREADS), runs the
 floor (GET /api/tasks/{id}/), the task list and /healthz (no backend call: the server's
 own cost) with wrk, prints them (with the edge's CPU
 time per request and the busiest worker's share), stops the edge. granian is what
