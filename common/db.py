@@ -319,11 +319,32 @@ def execute_unread(session: Session, statement: Executable, params: Mapping[str,
     as an IntegrityError, comes from the next statement whose result is read or from
     the COMMIT, as SQLAlchemy's. Elsewhere SQLAlchemy runs it."""
     connection = session.connection()
+    state = _pipelined(connection)
+    if state is None or not state.raw.queue_write(connection, statement, params):
+        connection.execute(statement, params)
+
+
+def fetch_in_transaction(session: Session, statement: Executable, params: Mapping[str, Any]) -> Sequence[Any]:
+    """The rows of `statement` (a SELECT, or a write with RETURNING) with `params` in
+    `session`'s transaction, by position and as attributes. In a pipelined transaction
+    on PostgreSQL run by psycopg directly (common.raw_sql), sent with the statements
+    waiting before it; its errors, and theirs, SQLAlchemy's. Elsewhere SQLAlchemy runs it."""
+    connection = session.connection()
+    state = _pipelined(connection)
+    if state is not None:
+        rows = state.raw.fetch_in_pipeline(connection, state.pipeline, statement, params)
+        if rows is not None:
+            return rows
+    return connection.execute(statement, params).all()
+
+
+def _pipelined(connection: Connection) -> _Pipeline | None:
+    """The pipelined transaction of `connection`, when its statements may skip SQLAlchemy."""
     pooled = connection.connection
     state = pooled.info.get(_PIPELINE)
-    pipelined = state is not None and state.raw is not None and state.driver is pooled.driver_connection
-    if not (pipelined and state.raw.queue_write(connection, statement, params)):
-        connection.execute(statement, params)
+    if state is None or state.raw is None or state.driver is not pooled.driver_connection:
+        return None
+    return state
 
 
 def _info(dbapi_connection) -> dict:  # noqa: ANN001

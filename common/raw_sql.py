@@ -43,6 +43,7 @@ from sqlalchemy.sql import Executable
 @dataclass(frozen=True)
 class _Compiled:
     sql: str  # the dialect's SQL text, with %(name)s parameters
+    returns_rows: bool  # a SELECT, or a write with RETURNING
     defaults: Mapping[str, Any]  # values bound in the statement itself (literals)
     processors: Mapping[str, Callable[[Any], Any]]  # bind processors, by parameter name
 
@@ -94,6 +95,32 @@ class RawSQL:
                 driver.autocommit = False  # the pool's connections are transactional
             pooled.close()  # back to the pool (or discarded, when invalidated)
 
+    def fetch_in_pipeline(
+        self,
+        connection: Connection,
+        pipeline: psycopg.Pipeline,
+        statement: Executable,
+        params: Mapping[str, Any],
+    ) -> Sequence[Any] | None:
+        """The rows of `statement` (a SELECT, or a write with RETURNING) run in the
+        pipelined transaction of `connection` (`pipeline`: its psycopg pipeline), sent at
+        once with whatever waits before it; None when it must go through SQLAlchemy.
+        Raises sqlalchemy.exc.DBAPIError as SQLAlchemy would (an error of a statement
+        queued before it too)."""
+        keys = None if statement.is_select else frozenset(params)
+        compiled = self._compile(statement, keys)
+        if compiled is None or not compiled.returns_rows:
+            return None
+        values = compiled.values(params)
+        pooled = connection.connection
+        try:
+            with pooled.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+                cursor.execute(compiled.sql, values)
+                pipeline.sync()
+                return cursor.fetchall()
+        except psycopg.Error as error:
+            raise self._as_sqlalchemy_error(error, pooled, compiled.sql, values) from error
+
     def queue_write(self, connection: Connection, statement: Executable, params: Mapping[str, Any]) -> bool:
         """Queues the INSERT, UPDATE or DELETE `statement` with `params` on the psycopg
         connection of `connection`, in pipeline mode; its result is never read.
@@ -102,7 +129,7 @@ class RawSQL:
         raise the error of an earlier statement of the pipeline; the statement's own error
         is raised by whatever sends it to the server next."""
         compiled = self._compile(statement, frozenset(params))
-        if compiled is None:
+        if compiled is None or compiled.returns_rows:
             return False
         values = compiled.values(params)
         pooled = connection.connection
@@ -124,45 +151,37 @@ class RawSQL:
         )
 
     def _compile(self, statement: Executable, write_keys: frozenset[str] | None) -> _Compiled | None:
+        """A SELECT (`write_keys` None), or a write with those parameters; a write's
+        RETURNING rows are read only by `fetch_in_pipeline`, the cache keeps both."""
         key = (statement, write_keys)
         try:
             return self._compiled[key]
         except KeyError:
             pass
-        if write_keys is None:
-            entry = self._compile_read(statement)
-        else:
-            entry = self._compile_write(statement, write_keys)
+        entry = None
+        if write_keys is None and statement.is_select:
+            entry = self._entry(statement.compile(dialect=self._dialect))
+        elif write_keys is not None and (statement.is_insert or statement.is_update or statement.is_delete):
+            # An INSERT's columns are those given (SQLAlchemy decides them per execution).
+            compiled = statement.compile(dialect=self._dialect, column_keys=sorted(write_keys))
+            if not (compiled.insert_prefetch or compiled.update_prefetch):  # no defaults made in Python
+                entry = self._entry(compiled)
         self._compiled[key] = entry
         return entry
-
-    def _compile_read(self, statement: Executable) -> _Compiled | None:
-        if not statement.is_select:
-            return None
-        compiled = statement.compile(dialect=self._dialect)
-        if any(
-            column[3]._cached_result_processor(self._dialect, None) is not None
-            for column in compiled._result_columns
-        ):
-            return None
-        return self._entry(compiled)
-
-    def _compile_write(self, statement: Executable, keys: frozenset[str]) -> _Compiled | None:
-        if not (statement.is_insert or statement.is_update or statement.is_delete):
-            return None
-        # An INSERT's columns are those given (SQLAlchemy decides them per execution).
-        compiled = statement.compile(dialect=self._dialect, column_keys=sorted(keys))
-        if compiled.insert_prefetch or compiled.update_prefetch or compiled.effective_returning:
-            return None  # defaults computed in Python, or a result to read
-        return self._entry(compiled)
 
     def _entry(self, compiled: Any) -> _Compiled | None:
         if compiled.post_compile_params or compiled.literal_execute_params:
             return None  # rendered per execution (an expanding IN)
+        if any(
+            column[3]._cached_result_processor(self._dialect, None) is not None
+            for column in compiled._result_columns
+        ):
+            return None  # values changed as they are read
         # Values written into the statement itself (`Task.status == "open"`); the
         # parameters the caller must give (`bindparam("id")`) are not among them.
         given = {name for name, bind in compiled.binds.items() if bind.required}
         bound = compiled.construct_params(_check=False)
         defaults = {name: value for name, value in bound.items() if name not in given}
         processors = {name: process for name, process in compiled._bind_processors.items() if process}
-        return _Compiled(compiled.string, defaults, processors)
+        returns_rows = bool(compiled._result_columns)
+        return _Compiled(compiled.string, returns_rows, defaults, processors)

@@ -27,9 +27,11 @@ both are the same.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,7 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
-from common.db import RESULT_UNREAD
+from common.db import RESULT_UNREAD, execute_unread, fetch_in_transaction
 from task_svc import task_labels
 from task_svc.memberships import Role
 from task_svc.models import ProjectMember, Task, Watcher
@@ -130,11 +132,11 @@ def read(
     lock it waited for changed it (see the module docstring)."""
     row = None
     if task_id > 0:
-        statement, connection = _statement(lock, extra), session.connection()
+        statement = _statement(lock, extra)
         parameters = {"id": task_id, "viewer": viewer.user_id}
-        row = connection.execute(statement, parameters).first()
+        row = _first(fetch_in_transaction(session, statement, parameters))
         if row is not None and row.version != row.seen_version:
-            row = connection.execute(statement, parameters).first()  # the lock held: no wait
+            row = _first(fetch_in_transaction(session, statement, parameters))  # the lock held: no wait
     role = Role(row.viewer_role) if row is not None and row.viewer_role is not None else None
     check_visible(viewer, row, task_id, role)
     if row.version != row.seen_version:
@@ -152,6 +154,10 @@ def read(
     return LockedTask(task, role, task_labels.parse(row.label_ids), watchers, roles, values)
 
 
+def _first(rows: Sequence[Any]) -> Any:
+    return rows[0] if rows else None
+
+
 _WRITE = (
     update(Task.__table__)
     .where(Task.id == bindparam("task_id"), Task.version == bindparam("read_version"))
@@ -164,7 +170,7 @@ def write(session: Session, task: Task, values: dict) -> None:
     version, and sets them on it: one UPDATE whose result is not read (pipelined), the
     version it read still required ("WHERE version = <read>") though the lock holds it."""
     values = {**values, "version": task.version + 1}
-    session.connection().execute(_WRITE, {"task_id": task.id, "read_version": task.version, **values})
+    execute_unread(session, _WRITE, {"task_id": task.id, "read_version": task.version, **values})
     for name, value in values.items():
         setattr(task, name, value)
 
@@ -179,4 +185,4 @@ _DELETE = (
 def delete_task(session: Session, task: Task) -> None:
     """Deletes the locked `task` (its watchers, comments, activity and labels go with it:
     ON DELETE CASCADE): a DELETE whose result is not read (pipelined), as `write`."""
-    session.connection().execute(_DELETE, {"task_id": task.id, "read_version": task.version})
+    execute_unread(session, _DELETE, {"task_id": task.id, "read_version": task.version})

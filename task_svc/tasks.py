@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from common.db import Database, utcnow
+from common.db import Database, fetch_in_transaction, utcnow
 from common.errors import Aborted, FailedPrecondition, InvalidArgument, invalid
 from common.paging import PageTokens, query_key
 from common.preconditions import NONE, Preconditions
@@ -273,7 +273,7 @@ def _insert_task(session: Session, viewer: Viewer, new: NewTask) -> Task:
         "assigned_to": new.assigned_to, "project_id": new.project_id, "created_at": now, "updated_at": now,
         "version": 1,  # the mapper's first version (version_id_col), as an ORM insert sets it
     }
-    task_id = session.connection().execute(_INSERT_TASK, values).scalar_one()
+    task_id = fetch_in_transaction(session, _INSERT_TASK, values)[0].id
     return Task(id=task_id, due_soon_sent_for=None, overdue_sent_for=None, **values)
 
 

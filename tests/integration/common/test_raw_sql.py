@@ -31,10 +31,11 @@ from common.db import (
     Database,
     UTCDateTime,
     execute_unread,
+    fetch_in_transaction,
     retry_once_on_disconnect,
 )
 from common.faults import database_away, is_disconnect
-from task_svc import activity, listing, watchers
+from task_svc import activity, listing, locked_task, tasks, watchers
 from task_svc.list_query import parse_list_query
 from task_svc.models import Outbox
 from task_svc.permissions import Viewer
@@ -133,6 +134,30 @@ def test_a_queued_write_that_breaks_a_constraint_fails_the_transaction_as_sqlalc
     assert len(database.fetch_all(select(things.c.id), {})) == 3
 
 
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_read_in_a_transaction_sees_the_writes_queued_before_it_and_returns_rows(
+    database, pipelined  # noqa: ANN001
+) -> None:
+    returning = things.insert().returning(things.c.id, things.c.name)
+    with database.transaction(pipelined=pipelined) as session:
+        execute_unread(session, INSERT, {"id": 8, "name": "eight", "flag": False})
+        rows = fetch_in_transaction(session, returning, {"id": 9, "name": "nine", "flag": False})
+        assert [(row.id, row.name) for row in rows] == [(9, "nine")]
+        count = select(func.count().label("n")).select_from(things)
+        assert fetch_in_transaction(session, count, {})[0].n == 4  # 1, 2 and the two just written
+    assert len(database.fetch_all(select(things.c.id), {})) == 4
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_read_in_a_transaction_raises_the_error_of_a_write_queued_before_it(
+    database, pipelined  # noqa: ANN001
+) -> None:
+    with pytest.raises(sa_exc.IntegrityError), database.transaction(pipelined=pipelined) as session:
+        execute_unread(session, INSERT, {"id": 1, "name": "taken", "flag": False})
+        fetch_in_transaction(session, select(things.c.id), {})
+    assert len(database.fetch_all(select(things.c.id), {})) == 2
+
+
 @pytest.mark.postgres
 def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None:
     database = Database(pg_url, pool_size=1)
@@ -152,6 +177,13 @@ def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None
         })
         event = {"event_id": "e", "event_type": "t", "payload": b"", **now}
         assert database._raw.runs_raw(outbox._insert(Outbox), event)
+        task = {"title": "t", "description": "", "status": "pending", "priority": 2, "due_date": None,
+                "created_by": 1, "assigned_to": None, "project_id": None, "created_at": AT, "updated_at": AT,
+                "version": 1}
+        assert database._raw.runs_raw(tasks._INSERT_TASK, task)
+        assert database._raw.runs_raw(locked_task._statement(locked_task.Lock.CHANGE, ()))
+        change = {"task_id": 1, "read_version": 1, "title": "t", "version": 2}
+        assert database._raw.runs_raw(locked_task._WRITE, change)
     finally:
         database.dispose()
 
