@@ -19,7 +19,8 @@ threads' GIL contention were about a third of an edge worker's CPU (py-spy under
 bench/perf_vs_floor.py). Measured side by side on the same services (one worker, wrk
 -c16, rounds alternated), the greenlets took 10-24% less edge CPU per task list and
 6-18% less per task, and served 15-35% more requests per second; p99 came out higher in
-most rounds, nearly all of it in the await of the gRPC answer (bench/README.md). The catch:
+most rounds, nearly all of it in the await of the gRPC answer. With two workers the list
+gained as much and a single task nothing (bench/README.md). The catch:
 nothing the app does may block the loop for long without awaiting. The gRPC calls and
 /readyz's health checks await; the rare sync calls left (a JWKS fetch from user_svc when
 a token names a key not seen yet, a shared rate-limit store such as redis://) hold the
