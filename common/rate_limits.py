@@ -79,6 +79,8 @@ class MethodRateLimits:
     def __init__(self, overrides: Mapping[str, str], storage_uri: str = "memory://") -> None:
         self._overrides = dict(overrides)
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        # memory:// counts in this process; any other store is a network round trip.
+        self.counts_in_process = storage_uri.startswith("memory://")
 
     def limit_of(self, grpc_method: str) -> str:
         return method_limit(grpc_method, self._overrides)

@@ -25,6 +25,7 @@ with it every other request of the process.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -60,6 +61,15 @@ def await_only(awaitable: Awaitable[T]) -> T:
             close()
         raise RuntimeError("await_only() called outside edge_api.greenlets.run()")
     return current.driver.switch(awaitable)
+
+
+def off_the_loop(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, which blocks on I/O (a network store), run on a thread of the loop's
+    default executor while this greenlet waits, when called from `run`; elsewhere simply
+    called. Returns what it returns, raises what it raises."""
+    if not in_greenlet():
+        return fn(*args)
+    return await_only(asyncio.to_thread(fn, *args))
 
 
 async def run(fn: Callable[..., T], *args: Any) -> T:

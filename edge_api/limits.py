@@ -15,7 +15,8 @@ Storage comes from RATELIMIT_STORAGE_URI. The default, memory://, counts per wor
 process: with N edge workers a client can make up to N times the limit before every
 worker has refused it, and counts reset when a worker restarts. That is acceptable on a
 laptop; deployments with several workers or replicas point the setting at a shared
-store (redis://...) so the limit is the limit.
+store (redis://...) so the limit is the limit. A shared store's round trip runs on a
+thread, not on the worker's event loop (edge_api.greenlets.off_the_loop).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from common.errors import ResourceExhausted
 from common.rate_limits import MethodRateLimits
 from edge_api.contract import Route
 from edge_api.errors import problem
+from edge_api.greenlets import off_the_loop
 
 if TYPE_CHECKING:
     from common.auth import Claims
@@ -52,7 +54,10 @@ def limited(view: View, limits: MethodRateLimits, route: Route, authenticate: Au
     def counted(**path_values: str) -> Response:
         claims = authenticate(route)
         try:
-            limits.check(grpc_method, request.remote_addr or "", claims)
+            if limits.counts_in_process:
+                limits.check(grpc_method, request.remote_addr or "", claims)
+            else:  # a shared store (redis://...): its round trip must not hold the worker's loop
+                off_the_loop(limits.check, grpc_method, request.remote_addr or "", claims)
         except ResourceExhausted as error:
             wait = max(1, math.ceil(error.retry_after or 1))
             return problem(429, error.message, code="RATE_LIMITED", headers={"Retry-After": str(wait)})

@@ -101,3 +101,28 @@ def test_concurrent_runs_interleave_and_keep_their_own_context_variables() -> No
 
     assert asyncio.run(main()) == [("slow", "slow"), ("fast", "fast")]
     assert order == ["slow start", "fast start", "fast end", "slow end"]
+
+
+def test_blocking_io_off_the_loop_runs_on_another_thread_while_the_loop_goes_on() -> None:
+    import threading
+    import time
+
+    loop_thread, ticks = threading.get_ident(), []
+
+    def blocking(seconds: float) -> tuple[int, int]:
+        time.sleep(seconds)  # a round trip to a network store
+        return threading.get_ident(), len(ticks)
+
+    async def ticking() -> None:
+        for _ in range(5):
+            ticks.append(1)
+            await asyncio.sleep(0.01)
+
+    async def both() -> tuple[int, int]:
+        answer, _ = await asyncio.gather(greenlets.run(greenlets.off_the_loop, blocking, 0.2), ticking())
+        return answer
+
+    thread, ticked_meanwhile = asyncio.run(both())
+    assert thread != loop_thread
+    assert ticked_meanwhile == 5  # the loop ran the other task while the call blocked
+    assert greenlets.off_the_loop(blocking, 0)[0] == loop_thread  # outside run: simply called
