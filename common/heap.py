@@ -1,6 +1,6 @@
 """The cyclic garbage collector and what a server builds once.
 
-A service builds at start what it keeps for its whole life: modules, protobuf
+A server (each gRPC service, each edge worker) builds at start what it keeps for its whole life: modules, protobuf
 descriptors, SQLAlchemy's tables and compiled statements, gRPC and Flask machinery,
 caches. CPython's collector scans every tracked object in the generations it collects,
 so each full (generation 2) collection walked all of that again: 60-105 ms with the

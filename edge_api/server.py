@@ -37,6 +37,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
+from common.heap import freeze_startup_objects
 from common.logging import configure_logging
 from common.settings import Settings, load_settings
 from edge_api.app import create_app
@@ -61,8 +62,9 @@ def worker_app() -> RSGIBridge:
     """The app of one worker: granian calls it in each worker process as it starts."""
     settings = load_settings()
     configure_logging("edge_api", settings.log_level)
-    app = create_app(settings)
-    return RSGIBridge(app, max_body_bytes=settings.max_body_bytes)
+    bridge = RSGIBridge(create_app(settings), max_body_bytes=settings.max_body_bytes)
+    freeze_startup_objects()
+    return bridge
 
 
 class DrainingServer(Server):
