@@ -8,8 +8,8 @@ again: 50-75 ms of CPU with the GIL held, several times a minute under load
 (gc.callbacks timed in task_svc, user_svc, notify_svc and the edge under
 bench/perf_vs_floor.py), a pause every request in flight waits out. `gc.freeze()` moves
 everything alive at that moment to a permanent generation the collector ignores (Python
-docs, gc.freeze; the use Instagram described
-for forked servers). What is made later is collected as before.
+docs, gc.freeze; the use Instagram described for forked servers). What is made later is
+collected as before.
 """
 
 from __future__ import annotations
