@@ -41,14 +41,16 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 
 import grpc
-from sqlalchemy import Engine, delete, event, select
+from sqlalchemy import BigInteger, Delete, Engine, Select, Table, any_, bindparam, delete, event, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from common.amqp import ConfirmingPublisher
-from common.db import RESULT_UNREAD, Database
+from common.db import RESULT_UNREAD, Database, execute_unread, fetch_in_transaction
 from common.grpc_client import make_channel
 from common.metrics import outbox_events
 from common.outbox import WROTE_OUTBOX, OutboxMixin
@@ -145,8 +147,7 @@ class OutboxRelay:
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not a secret)
 
     def _relay_batch(self) -> int:
-        model = self._model
-        batch = select(model).order_by(model.id).limit(self._batch_size)
+        table = self._model.__table__
         if self._database.engine.dialect.name == "sqlite":
             # No row locks, and a writing transaction holds the database's one write lock
             # (common.db): delivering inside one would stall every request of the service
@@ -154,34 +155,33 @@ class OutboxRelay:
             # the other relays of the file (other processes) held off meanwhile.
             with _relays_take_turns(self._database.engine):
                 with self._database.read() as session:
-                    rows = session.scalars(batch).all()
+                    rows = session.execute(_pending(table), {"limit": self._batch_size}).all()
                 done = self._deliver(rows)
                 if done:
                     with self._database.transaction() as session:
-                        session.execute(delete(model).where(model.id.in_(done)))
+                        session.execute(delete(table).where(table.c.id.in_(done)))
         else:
             # Two round trips (common.db, pipelined): BEGIN with the SELECT, the DELETE
-            # with the COMMIT. The rows stay locked until the COMMIT.
+            # with the COMMIT. The rows stay locked until the COMMIT. Core rows, each
+            # statement built once (an ORM load of the batch and a new DELETE per batch
+            # cost 2.8 ms of CPU for 15 events).
             with self._database.transaction(pipelined=True) as session:
-                rows = session.scalars(batch.with_for_update(skip_locked=True)).all()
+                rows = fetch_in_transaction(session, _claimed(table), {"limit": self._batch_size})
                 done = self._deliver(rows)
                 if done:
-                    table = model.__table__
-                    session.connection().execute(
-                        delete(table).where(table.c.id.in_(done)).execution_options(**{RESULT_UNREAD: True})
-                    )
+                    execute_unread(session, _delete_claimed(table), {"ids": done})
         if len(done) < len(rows):
             raise ConnectionError(f"{len(rows) - len(done)} of {len(rows)} events were not delivered")
         return len(rows)
 
-    def _deliver(self, rows: Sequence[OutboxMixin]) -> list[int]:
+    def _deliver(self, rows: Sequence[Any]) -> list[int]:
         """The ids of the rows the transport confirmed."""
         if not rows:
             return []
         counter = outbox_events()
         service = self._model.__module__.partition(".")[0]  # user_svc.models -> user_svc
         try:
-            delivered = self._transport.deliver([row.event() for row in rows])
+            delivered = self._transport.deliver([events_pb2.Event.FromString(row.payload) for row in rows])
         except Exception:
             counter.labels(service, "failed").inc(len(rows))
             raise
@@ -197,6 +197,26 @@ class OutboxRelay:
 
     def _forget_outbox_rows(self, session: Session) -> None:
         session.info.pop(WROTE_OUTBOX, None)
+
+
+@cache
+def _pending(table: Table) -> Select:
+    """The oldest `limit` rows of an outbox."""
+    return select(table.c.id, table.c.payload).order_by(table.c.id).limit(bindparam("limit"))
+
+
+@cache
+def _claimed(table: Table) -> Select:
+    """The oldest `limit` rows no other relay holds, locked (PostgreSQL)."""
+    return _pending(table).with_for_update(skip_locked=True)
+
+
+@cache
+def _delete_claimed(table: Table) -> Delete:
+    """Deletes the rows whose ids are in the array `ids` (PostgreSQL: one statement for
+    any number of ids, unlike an IN list)."""
+    ids = bindparam("ids", type_=postgresql.ARRAY(BigInteger))
+    return delete(table).where(table.c.id == any_(ids)).execution_options(**{RESULT_UNREAD: True})
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import TypeDecorator
 
-from common import outbox
+from common import outbox, relay
 from common.db import (
     RESULT_UNREAD,
     Database,
@@ -184,6 +184,8 @@ def test_the_hot_statements_run_without_sqlalchemy_on_postgresql(pg_url) -> None
         assert database._raw.runs_raw(locked_task._statement(locked_task.Lock.CHANGE, ()))
         change = {"task_id": 1, "read_version": 1, "title": "t", "version": 2}
         assert database._raw.runs_raw(locked_task._WRITE, change)
+        assert database._raw.runs_raw(relay._claimed(Outbox.__table__))  # the outbox relay's batch
+        assert database._raw.runs_raw(relay._delete_claimed(Outbox.__table__), {"ids": [1, 2]})
     finally:
         database.dispose()
 
