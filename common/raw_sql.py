@@ -30,6 +30,7 @@ SQLite's reads need their deferred BEGIN: a consistent snapshot).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,13 +48,20 @@ class _Compiled:
     defaults: Mapping[str, Any]  # values bound in the statement itself (literals)
     processors: Mapping[str, Callable[[Any], Any]]  # bind processors, by parameter name
 
-    def values(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+    def values(self, params: Mapping[str, Any], dialect: Any) -> Mapping[str, Any]:
+        """The values to send for `params`; sqlalchemy.exc.StatementError, as SQLAlchemy
+        raises it, when a bind processor refuses one (a naive datetime for UTCDateTime)."""
         values = {**self.defaults, **params} if self.defaults else params
         if self.processors:
             values = dict(values)
-            for name, process in self.processors.items():
-                if name in values:
-                    values[name] = process(values[name])
+            try:
+                for name, process in self.processors.items():
+                    if name in values:
+                        values[name] = process(values[name])
+            except Exception as error:
+                # A StatementError, since `error` is not the driver's (SQLAlchemy's wrapping).
+                wrapped = exc.DBAPIError.instance(self.sql, params, error, psycopg.Error, dialect=dialect)
+                raise wrapped from error
         return values
 
 
@@ -63,9 +71,13 @@ class RawSQL:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect
-        # (statement, parameter names of a write) -> its SQL, or None when it must go through
-        # SQLAlchemy. The services build each statement once and keep it: this stays small.
-        self._compiled: dict[tuple[Executable, frozenset[str] | None], _Compiled | None] = {}
+        # statement -> (parameter names of a write, None for a read) -> its SQL, or None
+        # when it must go through SQLAlchemy. Held no longer than the caller holds the
+        # statement: most are built once, but task_svc.listing keeps a bounded LRU of one
+        # per shape of query, the shapes chosen by clients.
+        self._compiled: weakref.WeakKeyDictionary[
+            Executable, dict[frozenset[str] | None, _Compiled | None]
+        ] = weakref.WeakKeyDictionary()
 
     def runs_raw(self, statement: Executable, write_params: Mapping[str, Any] | None = None) -> bool:
         """Whether `statement` is run without SQLAlchemy's execution (see the module
@@ -80,7 +92,7 @@ class RawSQL:
         compiled = self._compile(statement, None)
         if compiled is None:
             return None
-        values = compiled.values(params)
+        values = compiled.values(params, self._dialect)
         pooled = self._engine.raw_connection()
         driver = pooled.driver_connection
         try:
@@ -111,7 +123,7 @@ class RawSQL:
         compiled = self._compile(statement, keys)
         if compiled is None or not compiled.returns_rows:
             return None
-        values = compiled.values(params)
+        values = compiled.values(params, self._dialect)
         pooled = connection.connection
         try:
             with pooled.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
@@ -131,7 +143,7 @@ class RawSQL:
         compiled = self._compile(statement, frozenset(params))
         if compiled is None or compiled.returns_rows:
             return False
-        values = compiled.values(params)
+        values = compiled.values(params, self._dialect)
         pooled = connection.connection
         try:
             pooled.driver_connection.execute(compiled.sql, values)
@@ -153,9 +165,11 @@ class RawSQL:
     def _compile(self, statement: Executable, write_keys: frozenset[str] | None) -> _Compiled | None:
         """A SELECT (`write_keys` None), or a write with those parameters; a write's
         RETURNING rows are read only by `fetch_in_pipeline`, the cache keeps both."""
-        key = (statement, write_keys)
+        entries = self._compiled.get(statement)
+        if entries is None:
+            entries = self._compiled.setdefault(statement, {})
         try:
-            return self._compiled[key]
+            return entries[write_keys]
         except KeyError:
             pass
         entry = None
@@ -166,7 +180,7 @@ class RawSQL:
             compiled = statement.compile(dialect=self._dialect, column_keys=sorted(write_keys))
             if not (compiled.insert_prefetch or compiled.update_prefetch):  # no defaults made in Python
                 entry = self._entry(compiled)
-        self._compiled[key] = entry
+        entries[write_keys] = entry
         return entry
 
     def _entry(self, compiled: Any) -> _Compiled | None:
