@@ -19,8 +19,9 @@ which SQLAlchemy runs (common.db, pipelined transactions).
 
 What is skipped: everything per execution. A read runs in autocommit (as
 `Database.read()` does: one round trip, no ROLLBACK on return) on a psycopg cursor whose
-rows are named tuples: columns by position and as attributes, as SQLAlchemy's Row. A
-write is queued on the transaction's psycopg pipeline.
+rows are named tuples: columns by position and as attributes, as SQLAlchemy's Row (so
+each selected column needs a name of its own: label repeated expressions). A write is
+queued on the transaction's psycopg pipeline.
 
 A statement that needs SQLAlchemy while it runs (a result processor, parameters expanded
 at execution such as an IN list, a column default computed in Python) is run through
@@ -103,9 +104,13 @@ class RawSQL:
         except psycopg.Error as error:
             raise self._as_sqlalchemy_error(error, pooled, compiled.sql, values) from error
         finally:
-            if not (driver.closed or driver.broken):
-                driver.autocommit = False  # the pool's connections are transactional
-            pooled.close()  # back to the pool (or discarded, when invalidated)
+            try:
+                if not (driver.closed or driver.broken):
+                    driver.autocommit = False  # the pool's connections are transactional
+            except psycopg.Error as error:  # left inside a query: never pooled in autocommit
+                pooled.invalidate(error)
+            finally:
+                pooled.close()  # back to the pool (or discarded, when invalidated)
 
     def fetch_in_pipeline(
         self,
