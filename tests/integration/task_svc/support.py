@@ -1,10 +1,13 @@
-"""Helpers of task_svc's integration tests: a fake UserService, bulk inserts, and
-reading the rich error details of a failed call."""
+"""Helpers of task_svc's integration tests: a fake UserService, bulk inserts, Tasks on a
+database whose round trips are counted, and reading the rich error details of a failed
+call."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -12,11 +15,16 @@ import pytest
 from grpc_status import rpc_status
 from sqlalchemy import insert, select
 
-from common.db import Database
+from common.db import Database, migrate
 from common.errors import read_details
+from common.paging import PageTokens
+from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Outbox, Task
+from task_svc.server import MIGRATIONS
+from task_svc.tasks import Tasks
 from taskmgr.events.v1 import events_pb2
 from taskmgr.user.v1 import user_service_pb2, user_service_pb2_grpc
+from tests.support.pg_round_trips import RoundTripCounter
 
 # Users the fake user_svc knows: id -> email verified.
 ALICE, BOB, CAROL, UNVERIFIED, STAFF = 1, 2, 3, 4, 5
@@ -60,6 +68,26 @@ class RunningFake:
     servicer: FakeUserService
     server: grpc.Server
     port: int
+
+
+class AnyoneAssignable:
+    """The assignee check of Tasks, admitting everyone (no user_svc)."""
+
+    def check_assignable(self, user_id: int) -> None:
+        return None
+
+
+@contextmanager
+def counted_tasks(pg_url: str, *, pool_size: int) -> Iterator[tuple[Tasks, RoundTripCounter]]:
+    """Tasks on a migrated PostgreSQL database reached through a round-trip counter."""
+    counter = RoundTripCounter(pg_url)
+    database = Database(counter.url, pool_size=pool_size, postgres_settings=POSTGRES_SETTINGS)
+    try:
+        migrate(database, MIGRATIONS)
+        yield Tasks(database, AnyoneAssignable(), PageTokens(b"k" * 32)), counter
+    finally:
+        database.dispose()
+        counter.close()
 
 
 def outbox_events(database: Database) -> list[events_pb2.Event]:

@@ -10,34 +10,20 @@ import time
 import pytest
 from sqlalchemy import text
 
-from common.db import Database, migrate
-from common.paging import PageTokens
 from task_svc import events
-from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.permissions import Viewer
-from task_svc.server import MIGRATIONS
-from task_svc.tasks import NewTask, Tasks
+from task_svc.tasks import NewTask
 from taskmgr.events.v1 import events_pb2
-from tests.integration.task_svc.support import outbox_events
-from tests.support.pg_round_trips import RoundTripCounter
+from tests.integration.task_svc.support import counted_tasks, outbox_events
 
 pytestmark = pytest.mark.postgres
 ALICE = Viewer(user_id=1, is_staff=False)
 
 
-class AnyoneAssignable:
-    def check_assignable(self, user_id: int) -> None:
-        return None
-
-
 @pytest.fixture
 def counted(pg_url):
-    counter = RoundTripCounter(pg_url)
-    database = Database(counter.url, pool_size=3, postgres_settings=POSTGRES_SETTINGS)
-    migrate(database, MIGRATIONS)
-    yield Tasks(database, AnyoneAssignable(), PageTokens(b"k" * 32)), counter
-    database.dispose()
-    counter.close()
+    with counted_tasks(pg_url, pool_size=3) as tasks_and_counter:
+        yield tasks_and_counter
 
 
 def test_a_change_that_waited_for_an_assignment_tells_the_new_assignee(counted):

@@ -6,20 +6,16 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from common.db import Database, migrate
 from common.errors import NotFound
-from common.paging import PageTokens
 from task_svc import events
 from task_svc.labels import Labels
 from task_svc.list_query import parse_list_query
-from task_svc.listing import POSTGRES_SETTINGS
 from task_svc.models import Activity, IdempotencyKey, Project, ProjectMember, Watcher
 from task_svc.permissions import Viewer
-from task_svc.server import MIGRATIONS
 from task_svc.task_labels import parse
 from task_svc.tasks import NewTask, Tasks
 from taskmgr.events.v1 import events_pb2
-from tests.integration.task_svc.support import outbox_events
+from tests.integration.task_svc.support import counted_tasks, outbox_events
 from tests.support.pg_round_trips import RoundTripCounter
 
 pytestmark = pytest.mark.postgres
@@ -27,19 +23,10 @@ ALICE = Viewer(user_id=1, is_staff=False)
 NO_FILTERS = dict.fromkeys(("assigned_to", "created_by", "q", "ordering", "status", "priority"), "")
 
 
-class AnyoneAssignable:
-    def check_assignable(self, user_id: int) -> None:
-        return None
-
-
 @pytest.fixture
 def counted(pg_url):
-    counter = RoundTripCounter(pg_url)
-    database = Database(counter.url, pool_size=2, postgres_settings=POSTGRES_SETTINGS)
-    migrate(database, MIGRATIONS)
-    yield Tasks(database, AnyoneAssignable(), PageTokens(b"k" * 32)), counter
-    database.dispose()
-    counter.close()
+    with counted_tasks(pg_url, pool_size=2) as tasks_and_counter:
+        yield tasks_and_counter
 
 
 def round_trips(counter: RoundTripCounter, operation):  # noqa: ANN001, ANN201
