@@ -254,7 +254,7 @@ class _Pipeline:
     and this sends BEGIN and COMMIT as statements in the pipeline, the COMMIT with the one
     Sync that leaves pipeline mode."""
 
-    def __init__(self, driver, raw: RawSQL | None = None) -> None:  # noqa: ANN001 (a psycopg.Connection)
+    def __init__(self, driver, raw: RawSQL) -> None:  # noqa: ANN001 (a psycopg.Connection)
         self.driver = driver
         self.raw = raw
         driver.autocommit = True  # idle and not yet pipelined: no round trip
@@ -342,7 +342,7 @@ def _pipelined(connection: Connection) -> _Pipeline | None:
     """The pipelined transaction of `connection`, when its statements may skip SQLAlchemy."""
     pooled = connection.connection
     state = pooled.info.get(_PIPELINE)
-    if state is None or state.raw is None or state.driver is not pooled.driver_connection:
+    if state is None or state.driver is not pooled.driver_connection:
         return None
     return state
 

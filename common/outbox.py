@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy import Insert, LargeBinary, String, insert
@@ -52,7 +53,12 @@ class OutboxMixin:
         return event
 
     def event(self) -> events_pb2.Event:
-        return events_pb2.Event.FromString(self.payload)
+        return event_of(self)
+
+
+def event_of(row: Any) -> events_pb2.Event:
+    """The event an outbox row holds (an OutboxMixin object, or a row with `payload`)."""
+    return events_pb2.Event.FromString(row.payload)
 
 
 @cache

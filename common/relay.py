@@ -53,7 +53,7 @@ from common.amqp import ConfirmingPublisher
 from common.db import RESULT_UNREAD, Database, execute_unread, fetch_in_transaction
 from common.grpc_client import make_channel
 from common.metrics import outbox_events
-from common.outbox import WROTE_OUTBOX, OutboxMixin
+from common.outbox import WROTE_OUTBOX, OutboxMixin, event_of
 from common.settings import Settings
 from taskmgr.events.v1 import events_pb2
 from taskmgr.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
@@ -181,7 +181,7 @@ class OutboxRelay:
         counter = outbox_events()
         service = self._model.__module__.partition(".")[0]  # user_svc.models -> user_svc
         try:
-            delivered = self._transport.deliver([events_pb2.Event.FromString(row.payload) for row in rows])
+            delivered = self._transport.deliver([event_of(row) for row in rows])
         except Exception:
             counter.labels(service, "failed").inc(len(rows))
             raise
