@@ -77,12 +77,7 @@ class Backends:
             return greenlets.await_only(call)
         method = self._methods.get((os.getpid(), route.grpc_path))
         if method is None:
-            method = self.channel(route.backend).unary_unary(
-                route.grpc_path,
-                request_serializer=route.request_class.SerializeToString,
-                response_deserializer=route.response_class.FromString,
-            )
-            self._methods[os.getpid(), route.grpc_path] = method
+            method = self._methods[os.getpid(), route.grpc_path] = _method(self.channel(route.backend), route)
         return method(request, timeout=self.deadline, metadata=metadata)
 
     def _aio_channel(self, name: str) -> grpc.aio.Channel:
@@ -99,12 +94,7 @@ class Backends:
     def _aio_method(self, route: Route) -> grpc.aio.UnaryUnaryMultiCallable:
         method = self._aio_methods.get(route.grpc_path)
         if method is None or self._aio_loop is not asyncio.get_running_loop():
-            channel = self._aio_channel(route.backend)
-            method = self._aio_methods[route.grpc_path] = channel.unary_unary(
-                route.grpc_path,
-                request_serializer=route.request_class.SerializeToString,
-                response_deserializer=route.response_class.FromString,
-            )
+            method = self._aio_methods[route.grpc_path] = _method(self._aio_channel(route.backend), route)
         return method
 
     def unhealthy(self) -> dict[str, str]:
@@ -144,3 +134,12 @@ def _not_serving(answer: health_pb2.HealthCheckResponse) -> str:
     if answer.status == health_pb2.HealthCheckResponse.SERVING:
         return ""
     return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status).lower()
+
+
+def _method(channel: grpc.Channel | grpc.aio.Channel, route: Route):  # noqa: ANN202 (sync or aio callable)
+    """The callable of `route`'s method on `channel`, a sync or an aio one."""
+    return channel.unary_unary(
+        route.grpc_path,
+        request_serializer=route.request_class.SerializeToString,
+        response_deserializer=route.response_class.FromString,
+    )
